@@ -1,0 +1,1 @@
+"""The ``sketchssl`` command-line program (Typer)."""

@@ -1,0 +1,53 @@
+"""The record every reader yields: one sketch plus where it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class SketchRecord:
+    """One sketch read from a source file.
+
+    Attributes:
+        strokes: ``(N, 3)`` int16 stroke-3 (dx, dy, pen_lifted), the first absolute point dropped
+            as in the sketch-rnn ``.npz`` files (see :mod:`sketchssl.data.formats`).
+        label: the class name (QuickDraw ``word``), or None when the source has none.
+        split: ``"train"``, ``"valid"`` or ``"test"`` when the source fixes it, else None.
+        key_id: QuickDraw ``key_id`` when known.
+        source: the file (or generator) the sketch came from.
+        index: its position there: line number (1-based) for ndjson, index within the split
+            for ``.npz``, record number for ``.bin``.
+    """
+
+    strokes: np.ndarray
+    label: str | None = None
+    split: str | None = None
+    key_id: int | None = None
+    source: str = ""
+    index: int = 0
+
+
+@dataclass
+class ReadStats:
+    """What a reader skipped with ``skip_bad=True``: a count and the first messages."""
+
+    read: int = 0
+    skipped: int = 0
+    messages: list[str] = field(default_factory=list)
+    max_messages: int = 20
+
+    def skip(self, message: str) -> None:
+        """Count one skipped drawing and keep its message (the first ``max_messages`` only)."""
+        self.skipped += 1
+        if len(self.messages) < self.max_messages:
+            self.messages.append(message)
+
+    def merge(self, other: ReadStats) -> None:
+        """Add another reader's counts to these."""
+        self.read += other.read
+        self.skipped += other.skipped
+        room = self.max_messages - len(self.messages)
+        self.messages.extend(other.messages[: max(room, 0)])
