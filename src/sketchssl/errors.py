@@ -28,8 +28,13 @@ class SketchFileError(SketchSSLError):
     def __init__(self, path: object, message: str, location: str | None = None) -> None:
         self.path = str(path)
         self.location = location
+        self.message = message
         where = f"{self.path}, {location}" if location else self.path
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self) -> tuple:
+        # Rebuild from the three parts, so the error survives a trip between processes.
+        return (type(self), (self.path, self.message, self.location))
 
 
 class UnsafeFileError(SketchFileError):

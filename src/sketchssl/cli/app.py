@@ -40,9 +40,9 @@ def _root(
 
 
 def _register_commands() -> None:
-    from sketchssl.cli import data_cmd, demo_cmd, render_cmd
+    from sketchssl.cli import data_cmd, demo_cmd, render_cmd, train_cmd
 
-    for module in (data_cmd, render_cmd, demo_cmd):
+    for module in (data_cmd, render_cmd, train_cmd, demo_cmd):
         module.register(app)
 
 

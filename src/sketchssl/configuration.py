@@ -1,0 +1,168 @@
+"""Typed configuration: YAML presets and ``key.sub=value`` overrides merged into dataclasses.
+
+OmegaConf parses the YAML files and the command-line dotlist (ANCHORS.md: OmegaConf, not Hydra,
+so nothing changes the working folder); the merged plain dicts are then checked field by field
+against the config dataclasses here. A misspelled key is a :class:`ConfigError` that names the
+key and suggests the closest valid one, and a value of the wrong type names the key and the
+expected type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sketchssl.errors import ConfigError
+
+__all__ = [
+    "close_match",
+    "coerce_value",
+    "dataclass_from_mapping",
+    "deep_merge",
+    "load_yaml",
+    "parse_overrides",
+]
+
+ConfigT = TypeVar("ConfigT")
+
+
+def close_match(word: str, choices: Sequence[str]) -> str:
+    """`` Did you mean 'x'?`` for the closest of ``choices`` (empty when none is close)."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def coerce_value(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a dataclass field type; YAML lists become tuples, 3.0 becomes 3."""
+    if isinstance(annotation, str):  # postponed annotations are resolved by the caller
+        raise TypeError(f"unresolved annotation {annotation!r} for {key}")
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return coerce_value(value, option, key)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0] if errors else f"config key {key!r}: bad value {value!r}")
+    if origin is typing.Literal:
+        choices = typing.get_args(annotation)
+        if value in choices:
+            return value
+        raise ConfigError(
+            f"config key {key!r} takes one of {', '.join(map(repr, choices))}, got {value!r}"
+        )
+    if origin in (tuple, list):
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key {key!r} takes a list, got {value!r}")
+        element_types = [t for t in typing.get_args(annotation) if t is not Ellipsis]
+        element = element_types[0] if element_types else Any
+        items = [coerce_value(item, element, f"{key}[{i}]") for i, item in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {key!r} takes true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"config key {key!r} takes an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"config key {key!r} takes a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"config key {key!r} takes a string, got {value!r}")
+    if origin is dict or annotation is dict:
+        if isinstance(value, Mapping):
+            return dict(value)
+        raise ConfigError(f"config key {key!r} takes a mapping, got {value!r}")
+    return value
+
+
+def dataclass_from_mapping(
+    config_class: type[ConfigT], values: Mapping[str, Any] | None, section: str = ""
+) -> ConfigT:
+    """Build ``config_class`` from its defaults with ``values`` merged over them.
+
+    Args:
+        config_class: a dataclass type.
+        values: ``{field: value}``; unknown fields are errors.
+        section: prefix for messages, such as ``"trainer"`` (keys print as ``trainer.max_steps``).
+
+    Raises:
+        ConfigError: unknown key (with the closest valid key) or a value of the wrong type.
+    """
+    hints = typing.get_type_hints(config_class)
+    fields = {field.name: field for field in dataclasses.fields(config_class) if field.init}
+    prefix = f"{section}." if section else ""
+    arguments = {}
+    for key, value in (values or {}).items():
+        if key not in fields:
+            raise ConfigError(
+                f"unknown config key '{prefix}{key}'.{close_match(key, list(fields))} "
+                f"Valid keys of {section or config_class.__name__}: {', '.join(fields)}"
+            )
+        arguments[key] = coerce_value(value, hints[key], f"{prefix}{key}")
+    try:
+        return config_class(**arguments)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{section or config_class.__name__}: {error}") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML file as a plain dict (OmegaConf, no interpolation surprises, no code run)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except (OSError, OmegaConfBaseException, ValueError) as error:
+        raise ConfigError(f"{path}: cannot read this config file ({error})") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: a config file must hold a mapping at the top level")
+    return loaded
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+    """``["trainer.max_steps=200", "model.num_layers=2"]`` as a nested dict, values typed by YAML."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise ConfigError(
+                f"override {item!r} must look like section.key=value, e.g. trainer.max_steps=200"
+            )
+    try:
+        parsed = OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides)), resolve=True)
+    except (OmegaConfBaseException, ValueError) as error:
+        raise ConfigError(f"cannot parse overrides {list(overrides)}: {error}") from None
+    return parsed or {}
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """A new dict: ``override`` merged into ``base``, mappings merged key by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,28 @@
+"""Methods: one module per method, each a :class:`SketchMethod` built from a config dataclass.
+
+Importing this package registers every method; then::
+
+    from sketchssl.methods import build_method, list_methods
+    model = build_method("sketch_bert", {"num_layers": 4})
+
+Models and losses here import only torch (never Lightning), so a plain PyTorch loop can use them.
+"""
+
+from sketchssl.methods import sketch_bert  # noqa: F401  (registers the Sketch-BERT methods)
+from sketchssl.methods.base import SketchMethod
+from sketchssl.methods.registry import (
+    build_config,
+    build_method,
+    get_method,
+    list_methods,
+    register_method,
+)
+
+__all__ = [
+    "SketchMethod",
+    "build_config",
+    "build_method",
+    "get_method",
+    "list_methods",
+    "register_method",
+]

@@ -1,0 +1,98 @@
+"""The Lightning data module: a store's splits as step-seeded training and fixed validation batches."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+from torch.utils.data import DataLoader
+
+from sketchssl.data.store import SketchStore
+from sketchssl.render.views import SketchDataset
+from sketchssl.train.config import DataConfig
+from sketchssl.train.sampler import StepSeededBatchSampler
+
+__all__ = ["SketchDataModule", "StepSeededDataLoader", "make_dataset"]
+
+
+class StepSeededDataLoader(DataLoader):
+    """A DataLoader driven by :class:`StepSeededBatchSampler`.
+
+    Its position is a function of the trainer's global step, which the checkpoint already
+    holds, so its own state is empty; having ``state_dict`` tells Lightning the loader resumes
+    mid-epoch correctly.
+    """
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        return None
+
+
+def make_dataset(
+    data: DataConfig, store: SketchStore, split: str, scale: float | None = None
+) -> SketchDataset:
+    """The :class:`SketchDataset` of one split as ``data`` configures it."""
+    return SketchDataset(
+        store,
+        split=split,
+        views=data.views,
+        max_len=data.max_len,
+        normalization=data.normalization,
+        scale=scale,
+        raster_size=data.raster_size,
+        raster_line_width=data.raster_line_width,
+        start_token=data.start_token,
+        bbox_factor=data.bbox_factor,
+        clamp_limit=data.clamp_limit,
+    )
+
+
+class SketchDataModule(pl.LightningDataModule):
+    """Training batches drawn by :class:`StepSeededBatchSampler`, validation in store order.
+
+    Args:
+        data: the data section of the run config.
+        seed: the run's seed (the batch order derives from it).
+    """
+
+    def __init__(self, data: DataConfig, seed: int) -> None:
+        super().__init__()
+        self.data = data
+        self.seed = seed
+        self.store = SketchStore.open(data.store)
+        self.train_dataset = make_dataset(data, self.store, data.train_split)
+        # The validation split is normalised with the training split's scale factor.
+        self.val_dataset = (
+            make_dataset(data, self.store, data.val_split, scale=self.train_dataset.scale)
+            if data.val_split and len(self.store.split_indices(data.val_split))
+            else None
+        )
+
+    def _loader(
+        self, dataset: SketchDataset, loader_class: type[DataLoader] = DataLoader, **kwargs: object
+    ) -> DataLoader:
+        workers = self.data.num_workers
+        return loader_class(
+            dataset,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=False,
+            **kwargs,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = self.trainer
+        sampler = StepSeededBatchSampler(
+            len(self.train_dataset),
+            self.data.batch_size,
+            self.seed,
+            start_step=(lambda: trainer.global_step) if trainer is not None else None,
+            rank=trainer.global_rank if trainer is not None else 0,
+            world_size=trainer.world_size if trainer is not None else 1,
+        )
+        return self._loader(self.train_dataset, StepSeededDataLoader, batch_sampler=sampler)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_dataset is None:
+            return []
+        return self._loader(self.val_dataset, batch_size=self.data.batch_size, shuffle=False)

@@ -1,0 +1,264 @@
+"""``sketchssl train``: one function that builds the method, the data and Lightning's Trainer.
+
+The run folder holds ``config.yaml`` (the resolved configuration), ``checkpoints/`` (step
+checkpoints and ``last.ckpt``, written atomically), ``logs/metrics.csv`` (and TensorBoard event
+files when tensorboard is installed). ``resume=True`` continues from ``checkpoints/last.ckpt``
+with the same step, optimiser state and batch order. SIGTERM or Ctrl-C finish the current step,
+save ``last.ckpt`` and return; a second Ctrl-C aborts at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import signal
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+
+from sketchssl.errors import ConfigError
+from sketchssl.methods import build_method
+from sketchssl.train.checkpoint import AtomicCheckpointIO, default_file_mode, read_checkpoint
+from sketchssl.train.config import RunConfig, load_run_config
+from sketchssl.train.csv_log import ResumableCSVLogger
+from sketchssl.train.data import SketchDataModule
+from sketchssl.train.module import MethodModule
+
+__all__ = ["TrainResult", "train", "resolve_config", "RUN_CONFIG_FILE", "LAST_CHECKPOINT"]
+
+RUN_CONFIG_FILE = "config.yaml"
+LAST_CHECKPOINT = "last.ckpt"
+
+
+@dataclass
+class TrainResult:
+    """Where a run ended."""
+
+    run_dir: Path
+    checkpoint: Path
+    global_step: int
+    seconds: float
+    stopped_early: bool
+
+
+class GracefulStop(Callback):
+    """SIGTERM / SIGINT: finish the current step, then stop (the caller saves ``last.ckpt``)."""
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = signal.Signals(signum).name
+        # A second signal is not caught again: the default handler ends the process at once.
+        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        import threading
+
+        # Signal handlers can only be installed from the main thread.
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous[signum] = signal.signal(signum, self._handle)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if self.requested is not None:
+            trainer.should_stop = True
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+
+def _write_yaml_atomic(data: dict[str, Any], path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        OmegaConf.save(OmegaConf.create(data), temporary)
+        os.chmod(temporary, default_file_mode())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def resolve_config(
+    method: str,
+    preset: str | None,
+    overrides: list[str],
+    *,
+    run_dir: Path,
+    resume: bool,
+    data: str | None = None,
+) -> RunConfig:
+    """The run's config: the saved one when resuming, else the preset; overrides on top."""
+    saved = run_dir / RUN_CONFIG_FILE
+    extra = list(overrides)
+    if data is not None:
+        extra.append(f"data.store={Path(data).resolve()}")
+    if resume and saved.is_file():
+        from sketchssl.configuration import load_yaml
+
+        base = load_yaml(saved)
+        if base.get("method") != method:
+            raise ConfigError(
+                f"{run_dir} holds a {base.get('method')!r} run; resume it with that method name"
+            )
+        return load_run_config(method, None, extra, base=base)
+    return load_run_config(method, preset, extra)
+
+
+def _fill_from_store(config: RunConfig) -> None:
+    """Settings a method needs from the data: the class count for classifiers."""
+    from sketchssl.data.store import SketchStore
+
+    model = config.model
+    if hasattr(model, "num_classes"):
+        classes = len(SketchStore.open(config.data.store).class_names)
+        if classes < 2:
+            raise ConfigError(
+                f"{config.data.store} has {classes} class(es); a classifier needs a labelled "
+                "store with at least 2 classes"
+            )
+        if model.num_classes != classes:
+            config.model = dataclasses.replace(model, num_classes=classes)
+
+
+def _initialise_from(method: Any, init: Path) -> str:
+    """Copy weights from another checkpoint (pre-training -> fine-tuning); returns a summary."""
+    checkpoint = read_checkpoint(init)
+    source = {
+        key[len("method."):]: value
+        for key, value in checkpoint["state_dict"].items()
+        if key.startswith("method.")
+    }
+    if hasattr(method, "load_pretrained_encoder"):
+        method.load_pretrained_encoder(source)
+        return f"encoder initialised from {init}"
+    missing, unexpected = method.load_state_dict(source, strict=False)
+    return f"initialised from {init} ({len(missing)} missing, {len(unexpected)} unused tensors)"
+
+
+def train(
+    config: RunConfig,
+    run_dir: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    init: str | os.PathLike[str] | None = None,
+    extra_callbacks: list[Callback] | None = None,
+) -> TrainResult:
+    """Train ``config.method`` into ``run_dir``.
+
+    Raises:
+        ConfigError: the run folder already holds checkpoints and ``resume`` is False, or
+            ``resume`` is True and there is nothing to resume.
+    """
+    run_dir = Path(run_dir)
+    checkpoint_dir = run_dir / "checkpoints"
+    last = checkpoint_dir / LAST_CHECKPOINT
+    if not config.data.store:
+        raise ConfigError("no data store: pass --data STORE (or data.store=...)")
+    if resume and not last.is_file():
+        raise ConfigError(f"nothing to resume: {last} does not exist")
+    if not resume and checkpoint_dir.is_dir() and any(checkpoint_dir.glob("*.ckpt")):
+        raise ConfigError(
+            f"{run_dir} already holds checkpoints; pass --resume to continue that run or choose "
+            "another --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _fill_from_store(config)
+    _write_yaml_atomic(config.to_dict(), run_dir / RUN_CONFIG_FILE)
+
+    trainer_config = config.trainer
+    pl.seed_everything(trainer_config.seed, workers=True, verbose=False)
+    datamodule = SketchDataModule(config.data, trainer_config.seed)
+    method = build_method(config.method, dataclasses.asdict(config.model))
+    if init is not None and not resume:
+        print(_initialise_from(method, Path(init)))
+    module = MethodModule(
+        method, config.optim, trainer_config.max_steps, trainer_config.seed, config.to_dict()
+    )
+
+    stopper = GracefulStop()
+    keep = trainer_config.keep_checkpoints
+    callbacks: list[Callback] = [
+        ModelCheckpoint(
+            dirpath=checkpoint_dir,
+            filename="step{step:07d}",
+            auto_insert_metric_name=False,
+            every_n_train_steps=trainer_config.checkpoint_every_n_steps,
+            save_last=True,
+            save_top_k=keep,
+            monitor="step" if keep not in (-1, 0) else None,
+            mode="max",
+        ),
+        LearningRateMonitor(logging_interval="step"),
+        stopper,
+        *(extra_callbacks or []),
+    ]
+    resume_step = int(read_checkpoint(last)["global_step"]) if resume else None
+    loggers: list[Any] = [
+        ResumableCSVLogger(save_dir=run_dir, name="logs", version="", resume_step=resume_step)
+    ]
+    if importlib.util.find_spec("tensorboard") is not None:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(save_dir=run_dir, name="tensorboard", version=""))
+    devices: Any = trainer_config.devices
+    if isinstance(devices, str) and devices.isdigit():
+        devices = int(devices)
+    validate = datamodule.val_dataset is not None and trainer_config.limit_val_batches > 0
+    trainer = pl.Trainer(
+        default_root_dir=run_dir,
+        max_steps=trainer_config.max_steps,
+        max_epochs=-1,
+        max_time=(
+            {"minutes": trainer_config.max_minutes} if trainer_config.max_minutes else None
+        ),
+        accelerator=trainer_config.accelerator,
+        devices=devices,
+        num_nodes=trainer_config.num_nodes,
+        strategy=trainer_config.strategy,
+        precision=trainer_config.precision,
+        log_every_n_steps=trainer_config.log_every_n_steps,
+        val_check_interval=trainer_config.val_every_n_steps if validate else None,
+        check_val_every_n_epoch=None,
+        limit_val_batches=trainer_config.limit_val_batches if validate else 0,
+        num_sanity_val_steps=0,
+        gradient_clip_val=config.optim.gradient_clip or None,
+        deterministic=trainer_config.deterministic,
+        enable_progress_bar=trainer_config.progress_bar,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        callbacks=callbacks,
+        logger=loggers,
+        plugins=[AtomicCheckpointIO()],
+    )
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    seconds = time.perf_counter() - start
+    # The end of a run (max_steps, max_minutes or a signal) is always in last.ckpt.
+    trainer.save_checkpoint(last, weights_only=False)
+    return TrainResult(
+        run_dir=run_dir,
+        checkpoint=last,
+        global_step=int(trainer.global_step),
+        seconds=seconds,
+        stopped_early=stopper.requested is not None,
+    )
+
+
+def set_threads(threads: int | None) -> None:
+    """Limit torch's intra-op threads (None leaves torch's default)."""
+    if threads:
+        torch.set_num_threads(threads)

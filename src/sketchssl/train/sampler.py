@@ -1,0 +1,92 @@
+"""A batch sampler whose every batch is a function of (seed, global step): exact resume.
+
+Lightning restores the step, the optimiser and the loops from a checkpoint, but a plain
+DataLoader starts its epoch again from the first batch. Here batch ``b`` (counted over the whole
+run) is cut from the permutation of epoch ``b // batches_per_epoch``, drawn from
+``(seed, epoch)``; a new iterator asks for the step it starts at, so a resumed run reads exactly
+the batches the uninterrupted run would have read, whatever the number of workers.
+
+Under DDP every rank draws the same global batch of ``batch_size * world_size`` indices and keeps
+its own slice, so the global batch does not depend on the number of processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+from torch.utils.data import Sampler
+
+__all__ = ["StepSeededBatchSampler"]
+
+
+class StepSeededBatchSampler(Sampler[list[int]]):
+    """Yields lists of dataset positions, one list per optimiser step.
+
+    Args:
+        dataset_size: number of items in the dataset.
+        batch_size: items per batch on this rank.
+        seed: the run's seed.
+        start_step: callable giving the global step the next iterator starts at (the trainer's
+            ``global_step``); None starts at 0.
+        rank: this process's rank.
+        world_size: number of processes.
+
+    Examples:
+        >>> sampler = StepSeededBatchSampler(10, batch_size=4, seed=0)
+        >>> len(sampler)  # full batches per epoch; the remainder of each epoch is dropped
+        2
+        >>> first = next(iter(sampler)); len(first)
+        4
+    """
+
+    def __init__(
+        self,
+        dataset_size: int,
+        batch_size: int,
+        seed: int,
+        start_step: Callable[[], int] | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        global_batch = batch_size * world_size
+        if dataset_size < global_batch:
+            raise ValueError(
+                f"the dataset has {dataset_size} items, fewer than one global batch "
+                f"({batch_size} x {world_size} processes); lower data.batch_size"
+            )
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world_size {world_size}")
+        self.dataset_size = dataset_size
+        self.batch_size = batch_size
+        self.seed = seed
+        self.start_step = start_step
+        self.rank = rank
+        self.world_size = world_size
+        self.batches_per_epoch = dataset_size // global_batch
+        self._epoch_cache: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        """The order of epoch ``epoch`` (the same on every rank)."""
+        if self._epoch_cache is None or self._epoch_cache[0] != epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            self._epoch_cache = (epoch, rng.permutation(self.dataset_size))
+        return self._epoch_cache[1]
+
+    def batch_at(self, step: int) -> list[int]:
+        """This rank's dataset positions for global step ``step``."""
+        epoch, within = divmod(step, self.batches_per_epoch)
+        global_batch = self.batch_size * self.world_size
+        start = within * global_batch + self.rank * self.batch_size
+        return self.permutation(epoch)[start : start + self.batch_size].tolist()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = int(self.start_step()) if self.start_step is not None else 0
+        # Finish the epoch the step falls in, so Lightning's epoch boundaries stay where the
+        # uninterrupted run has them.
+        end = (step // self.batches_per_epoch + 1) * self.batches_per_epoch
+        for current in range(step, end):
+            yield self.batch_at(current)
