@@ -12,7 +12,7 @@ Every figure is a ratio measured in this one run against the alternative a user 
 
 Usage::
 
-    python benchmarks/data_bench.py [--data ../shared/data] [--out benchmarks/results/data_bench.json]
+    python benchmarks/data_bench.py [--data ../shared/data] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from sketchssl.data.formats import stroke3_to_polylines
 from sketchssl.data.io import load_sketchrnn_npz
 from sketchssl.data.store import SketchStore
 from sketchssl.render.raster import render_strokes
-from sketchssl.render.torch_raster import rasterize_stroke3_batch
+from sketchssl.render.torch_raster import rasterize_strokes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -152,7 +152,7 @@ def bench_cpu_raster(sketches: list[np.ndarray], size: int, width: float) -> dic
             image = Image.new("L", (size, size), 255)
             canvas = aggdraw.Draw(image)
             for line in lines:
-                for a, b in zip(line[:-1], line[1:]):
+                for a, b in zip(line[:-1], line[1:], strict=True):
                     canvas.line((float(a[0]), float(a[1]), float(b[0]), float(b[1])), pen)
             canvas.flush()
             np.asarray(image)
@@ -179,24 +179,32 @@ def bench_torch_raster(sketches: list[np.ndarray], device: str, width: float) ->
             if len(chunk) < batch:
                 continue
 
-            def run() -> None:
+            def run(chunk: list = chunk, size: int = size) -> None:
                 with torch.no_grad():
-                    rasterize_stroke3_batch(chunk, size=size, line_width=width, device=device)
+                    rasterize_strokes(chunk, size=size, line_width=width, device=device)
                 if device == "cuda":
                     torch.cuda.synchronize()
 
             run()  # warm-up
             rows.append(
-                {"device": device, "size": size, "batch": batch,
-                 "sketches_per_s": batch / timed(run)}
+                {
+                    "device": device,
+                    "size": size,
+                    "batch": batch,
+                    "sketches_per_s": batch / timed(run),
+                }
             )
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=default_data_dir())
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "data_bench.json")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "benchmarks" / "results" / "data_bench.json"
+    )
     parser.add_argument("--accesses", type=int, default=20000)
     parser.add_argument("--raster-sketches", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
@@ -232,19 +240,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"store random access over {store['sketches']} sketches ({store['accesses']} reads)")
     print(f"  build {store['build_seconds']:.2f} s")
     print(f"  store        {store['store_sketches_per_s']:>12,.0f} sketches/s")
-    print(f"  npz cold     {store['npz_cold_sketches_per_s']:>12,.0f} sketches/s  "
-          f"(store x{store['store_vs_npz_cold']:.0f})")
-    print(f"  npz in RAM   {store['npz_in_memory_sketches_per_s']:>12,.0f} sketches/s  "
-          f"(store x{store['store_vs_npz_in_memory']:.2f})")
+    print(
+        f"  npz cold     {store['npz_cold_sketches_per_s']:>12,.0f} sketches/s  "
+        f"(store x{store['store_vs_npz_cold']:.0f})"
+    )
+    print(
+        f"  npz in RAM   {store['npz_in_memory_sketches_per_s']:>12,.0f} sketches/s  "
+        f"(store x{store['store_vs_npz_in_memory']:.2f})"
+    )
     print(f"CPU raster, 256 px, width 2, {len(sketches)} real sketches")
     for name in ("sketchssl_render_strokes", "pil_imagedraw_no_aa", "aggdraw_per_segment"):
         print(f"  {name:<26}{raster[name]:>10,.0f} sketches/s")
-    print(f"  ours / PIL {raster['ours_vs_pil']:.2f}x, "
-          f"ours / aggdraw per segment {raster['ours_vs_aggdraw_per_segment']:.2f}x")
+    print(
+        f"  ours / PIL {raster['ours_vs_pil']:.2f}x, "
+        f"ours / aggdraw per segment {raster['ours_vs_aggdraw_per_segment']:.2f}x"
+    )
     print("torch rasteriser")
     for row in torch_rows:
-        print(f"  {row['device']:<5} {row['size']:>4} px  batch {row['batch']:>3}  "
-              f"{row['sketches_per_s']:>10,.0f} sketches/s")
+        print(
+            f"  {row['device']:<5} {row['size']:>4} px  batch {row['batch']:>3}  "
+            f"{row['sketches_per_s']:>10,.0f} sketches/s"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     temporary = args.out.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(report, indent=2) + "\n")

@@ -7,8 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The tests use small tensors: one intra-op thread avoids oversubscribing a 2-core machine
+# (DataLoader workers, DDP processes) and makes timings steadier.
+torch.set_num_threads(1)
 
 
 def shared_data_dir() -> Path | None:
@@ -28,7 +33,9 @@ def shared_data() -> Path:
     """The real QuickDraw / sketch-rnn data. Under CI=true its absence is a failure, not a skip."""
     path = shared_data_dir()
     if path is None:
-        message = "real sketch data not found: set SKETCHSSL_DATA or put shared/data beside the repo"
+        message = (
+            "real sketch data not found: set SKETCHSSL_DATA or put shared/data beside the repo"
+        )
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(message)
         pytest.skip(message)

@@ -120,6 +120,8 @@ def dataclass_from_mapping(
         arguments[key] = coerce_value(value, hints[key], f"{prefix}{key}")
     try:
         return config_class(**arguments)
+    except ConfigError:
+        raise
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{section or config_class.__name__}: {error}") from None
 
@@ -141,7 +143,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
-    """``["trainer.max_steps=200", "model.num_layers=2"]`` as a nested dict, values typed by YAML."""
+    """``["trainer.max_steps=200", "model.num_layers=2"]`` as a nested dict, typed by YAML."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 

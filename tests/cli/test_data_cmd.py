@@ -23,9 +23,9 @@ def write_sources(folder: Path) -> None:
     for number, name in enumerate(("ant", "bee", "cow", "dog", "eel", "fox", "gnu")):
         splits = {
             split: [
-                np.column_stack(
-                    [rng.integers(-9, 10, (n, 2)), np.r_[np.zeros(n - 1), 1]]
-                ).astype(np.int16)
+                np.column_stack([rng.integers(-9, 10, (n, 2)), np.r_[np.zeros(n - 1), 1]]).astype(
+                    np.int16
+                )
                 for n in rng.integers(3, 20, size=count)
             ]
             for split, count in (("train", 3 + number), ("valid", 1), ("test", 1))
@@ -51,7 +51,12 @@ def test_build_then_info(tmp_path):
     lines = result.output.splitlines()
     start = lines.index("per class (top and bottom 3; --all lists every class):")
     assert [line.split() for line in lines[start + 1 : start + 8]] == [
-        ["11", "gnu"], ["10", "fox"], ["9", "eel"], ["..."], ["7", "cow"], ["6", "bee"],
+        ["11", "gnu"],
+        ["10", "fox"],
+        ["9", "eel"],
+        ["..."],
+        ["7", "cow"],
+        ["6", "bee"],
         ["5", "ant"],
     ]
     result = runner.invoke(app, ["data", "info", str(out), "--all"])
@@ -94,12 +99,27 @@ def test_download_calls_the_downloader(tmp_path, monkeypatch):
     monkeypatch.setattr(download, "download_categories", fake)
     result = runner.invoke(
         app,
-        ["data", "download", "cat", "The Eiffel Tower", "--format", "simplified", "-o",
-         str(tmp_path), "--base-url", "http://localhost:1/qd"],
+        [
+            "data",
+            "download",
+            "cat",
+            "The Eiffel Tower",
+            "--format",
+            "simplified",
+            "-o",
+            str(tmp_path),
+            "--base-url",
+            "http://localhost:1/qd",
+        ],
     )
     assert result.exit_code == 0, result.output
-    assert calls == [(["cat", "The Eiffel Tower"], tmp_path,
-                      {"fmt": "simplified", "base_url": "http://localhost:1/qd"})]
+    assert calls == [
+        (
+            ["cat", "The Eiffel Tower"],
+            tmp_path,
+            {"fmt": "simplified", "base_url": "http://localhost:1/qd"},
+        )
+    ]
     assert "cat.ndjson" in result.output
     wrong = runner.invoke(app, ["data", "download", "cat", "--format", "svg", "-o", str(tmp_path)])
     assert isinstance(wrong.exception, ConfigError)

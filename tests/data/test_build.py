@@ -102,8 +102,14 @@ def test_parallel_build_equals_serial_build(tmp_path):
 def test_ndjson_records_read_back_with_hashed_deterministic_split(tmp_path):
     key_ids = list(range(5000, 5400))
     expected = write_ndjson(tmp_path / "tree.ndjson", "tree", key_ids)
-    report = build_store([tmp_path / "tree.ndjson"], tmp_path / "a", workers=1, progress=False,
-                         split_ratios=(0.5, 0.25, 0.25), split_seed=7)
+    report = build_store(
+        [tmp_path / "tree.ndjson"],
+        tmp_path / "a",
+        workers=1,
+        progress=False,
+        split_ratios=(0.5, 0.25, 0.25),
+        split_seed=7,
+    )
     store = SketchStore.open(tmp_path / "a")
     assert report.num_sketches == len(store) == 400
     for index, sketch in enumerate(expected):
@@ -117,22 +123,35 @@ def test_ndjson_records_read_back_with_hashed_deterministic_split(tmp_path):
     shuffled = list(reversed(key_ids))
     (tmp_path / "other").mkdir()
     write_ndjson(tmp_path / "other" / "shrub.ndjson", "shrub", shuffled)
-    build_store([tmp_path / "other"], tmp_path / "b", workers=1, progress=False,
-                split_ratios=(0.5, 0.25, 0.25), split_seed=7)
+    build_store(
+        [tmp_path / "other"],
+        tmp_path / "b",
+        workers=1,
+        progress=False,
+        split_ratios=(0.5, 0.25, 0.25),
+        split_seed=7,
+    )
     again = SketchStore.open(tmp_path / "b")
     split_of = dict(zip(store.key_ids.tolist(), store.splits.tolist(), strict=True))
     assert [split_of[k] for k in again.key_ids.tolist()] == again.splits.tolist()
 
-    build_store([tmp_path / "tree.ndjson"], tmp_path / "c", workers=1, progress=False,
-                split_ratios=(0.5, 0.25, 0.25), split_seed=8)
+    build_store(
+        [tmp_path / "tree.ndjson"],
+        tmp_path / "c",
+        workers=1,
+        progress=False,
+        split_ratios=(0.5, 0.25, 0.25),
+        split_seed=8,
+    )
     other_seed = SketchStore.open(tmp_path / "c")
     assert (other_seed.splits != store.splits).mean() > 0.3
 
 
 def test_npz_splits_are_kept_and_max_len_filters(tmp_path):
     sources = make_sources(tmp_path)
-    report = build_store([tmp_path / "cat.npz"], tmp_path / "s", workers=1, progress=False,
-                         max_len=20)
+    report = build_store(
+        [tmp_path / "cat.npz"], tmp_path / "s", workers=1, progress=False, max_len=20
+    )
     store = SketchStore.open(tmp_path / "s")
     kept = {
         split: [s for s in sources["cat"][split] if len(s) <= 20]
@@ -258,8 +277,10 @@ def kill_when_tmp_appears(process: subprocess.Popen, out: Path) -> None:
 def test_killed_build_leaves_old_store_and_next_build_cleans_up(tmp_path):
     sources = make_sources(tmp_path)
     for index in range(4):
-        write_npz(tmp_path / f"extra{index}.npz", {"train": [random_sketch(
-            np.random.default_rng(index), 12)]})
+        write_npz(
+            tmp_path / f"extra{index}.npz",
+            {"train": [random_sketch(np.random.default_rng(index), 12)]},
+        )
     out = tmp_path / "store"
     build_store([tmp_path / "cat.npz"], out, workers=1, progress=False)
 
@@ -338,8 +359,7 @@ def test_doodles_source(tmp_path):
         np.testing.assert_array_equal(store[index], record.strokes)
         assert store.label_name(index) == record.label
     assert store.manifest["sources"] == [
-        {"source": "doodles:3:1", "per_class": 3, "seed": 1, "read": len(expected),
-         "skipped": 0}
+        {"source": "doodles:3:1", "per_class": 3, "seed": 1, "read": len(expected), "skipped": 0}
     ]
 
 
@@ -352,8 +372,9 @@ def test_real_sketchrnn_mini_store(shared_data, tmp_path):
     store = SketchStore.open(tmp_path / "mini")
     assert "The Great Wall of China" in store.class_names
     # Spot-check against the labelled single-file copy of the same data.
-    with np.load(shared_data / "quickdraw345_mini_all.npz", allow_pickle=True,
-                 encoding="latin1") as combined:
+    with np.load(
+        shared_data / "quickdraw345_mini_all.npz", allow_pickle=True, encoding="latin1"
+    ) as combined:
         assert list(combined["class_names"]) == store.class_names
         test_labels = combined["test_label"]
         test_sketches = combined["test"]

@@ -88,6 +88,9 @@ BAD_LINES = {
     "single point": (_with(drawing=[[[1], [2]]]), "single point"),
     "key_id": (_with(key_id="abc"), "'key_id'"),
     "word": (_with(word=3), "'word'"),
+    "huge int": (_with(drawing=[[[10**400, 1], [3, 4]]]), "too large"),
+    "huge float": (b'{"word": "cat", "drawing": [[[1e999, 1], [3, 4]]]}', "non-finite"),
+    "digits": (b'{"word": "cat", "drawing": [[[' + b"9" * 5000 + b", 1], [3, 4]]]}", "JSON"),
 }
 
 

@@ -284,3 +284,16 @@ def test_labels_out_of_range_and_missing_splits(tmp_path, square_sketch):
     np.savez(other, weights=np.zeros(3))
     with pytest.raises(SketchFileError, match="no 'train', 'valid' or 'test'"):
         list(iter_sketches(other))
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_python3_pickles_of_any_protocol(tmp_path, square_sketch, protocol):
+    # Protocol 2 written by Python 3 spells byte strings as _codecs.encode(text, "latin1").
+    array = np.empty(2, dtype=object)
+    array[0], array[1] = square_sketch, square_sketch[:2].astype(np.int32)
+    payload = pickle.dumps(array, protocol=protocol)
+    assert (b"_codecs" in payload) == (protocol == 2)
+    path = _zip(tmp_path / "p.npz", {"train.npy": _object_npy(payload, count=2)})
+    loaded = load_sketchrnn_npz(path)["train"]
+    assert loaded[0].dtype == np.int16 and np.array_equal(loaded[0], square_sketch)
+    assert loaded[1].dtype == np.int32 and np.array_equal(loaded[1], square_sketch[:2])

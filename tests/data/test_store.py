@@ -150,9 +150,7 @@ def edit_manifest(store_path: Path, change) -> None:
     manifest_file.write_text(json.dumps(manifest))
 
 
-@pytest.mark.parametrize(
-    "file_name", ["../outside.npy", "/etc/passwd", "sub/points.npy", "..", ""]
-)
+@pytest.mark.parametrize("file_name", ["../outside.npy", "/etc/passwd", "sub/points.npy", "..", ""])
 def test_manifest_member_outside_the_folder_is_refused(built, file_name):
     store_path, _ = built
     shutil.copy(store_path / "points.npy", store_path.parent / "outside.npy")

@@ -54,7 +54,10 @@ def test_class_without_votes_is_never_a_top5_hit():
     # Only 3 classes exist, so "top 5" would contain class 2 if zero scores counted. With k = 3
     # from (1, 0), nobody votes for class 2.
     metrics = knn_evaluate(
-        GALLERY, GALLERY_LABELS, torch.tensor([[1.0, 0.0]]), torch.tensor([2]),
+        GALLERY,
+        GALLERY_LABELS,
+        torch.tensor([[1.0, 0.0]]),
+        torch.tensor([2]),
         config=KNNConfig(k=3, temperature=1.0),
     )
     assert metrics["knn_top5"] == 0.0
@@ -82,7 +85,7 @@ def reference_knn(gallery, gallery_labels, query, query_labels, k, temperature, 
     query = query / np.linalg.norm(query, axis=1, keepdims=True)
     similarity = query @ gallery.T
     top1 = top5 = nn1 = 0
-    for row, label in zip(similarity, query_labels):
+    for row, label in zip(similarity, query_labels, strict=True):
         neighbours = np.argsort(-row, kind="stable")[:k]
         votes = np.zeros(num_classes)
         for neighbour in neighbours:
@@ -112,7 +115,11 @@ def test_matches_independent_reference_and_chunking_is_exact():
 
     for max_elements in (1, 37, 600, 5000):
         chunked = knn_evaluate(
-            gallery, gallery_labels, query, query_labels, num_classes=12,
+            gallery,
+            gallery_labels,
+            query,
+            query_labels,
+            num_classes=12,
             config=KNNConfig(max_elements=max_elements),
         )
         assert chunked == unchunked
@@ -122,8 +129,11 @@ def test_matches_independent_reference_and_chunking_is_exact():
     )
     for query_chunk, gallery_chunk in ((1, 7), (50, 600), (157, 33), (3, 1)):
         values, indices = top_k_neighbors(
-            torch.from_numpy(query), torch.from_numpy(gallery), 20,
-            query_chunk=query_chunk, gallery_chunk=gallery_chunk,
+            torch.from_numpy(query),
+            torch.from_numpy(gallery),
+            20,
+            query_chunk=query_chunk,
+            gallery_chunk=gallery_chunk,
         )
         assert torch.equal(indices, reference_indices)
         assert torch.allclose(values, reference_values, atol=1e-6)

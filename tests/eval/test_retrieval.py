@@ -57,7 +57,10 @@ def test_euclidean_ranking_by_hand():
     gallery = torch.tensor([[3.0], [-0.5], [4.0], [1.0]])
     labels = torch.tensor([0, 1, 1, 0])
     metrics = retrieval_evaluate(
-        gallery, labels, torch.tensor([[0.0]]), torch.tensor([0]),
+        gallery,
+        labels,
+        torch.tensor([[0.0]]),
+        torch.tensor([0]),
         config=RetrievalConfig(metric="euclidean"),
     )
     assert metrics["retrieval_map"] == pytest.approx((1 / 2 + 2 / 3) / 2)
@@ -118,7 +121,10 @@ def test_chunking_gives_identical_results():
     reference = retrieval_evaluate(gallery, gallery_labels, query, query_labels)
     for max_elements in (1, 230, 231 * 7, 10**6):
         chunked = retrieval_evaluate(
-            gallery, gallery_labels, query, query_labels,
+            gallery,
+            gallery_labels,
+            query,
+            query_labels,
             config=RetrievalConfig(max_elements=max_elements),
         )
         assert chunked == pytest.approx(reference, abs=1e-12)

@@ -44,7 +44,7 @@ def test_misspelled_config_key_names_it_and_suggests_the_right_one():
     with pytest.raises(ConfigError) as caught:
         build_method("sketch_bert", {"num_layer": 4})
     message = str(caught.value)
-    assert "'num_layer'" in message and "Did you mean 'num_layers'?" in message
+    assert "'model.num_layer'" in message and "Did you mean 'num_layers'?" in message
     with pytest.raises(ConfigError, match="Did you mean 'keep_prob'"):
         build_config("sketch_bert", {"keep_probability": 0.9})
 
@@ -57,11 +57,11 @@ def test_overrides_are_merged_type_checked_and_validated():
     assert config.num_layers == 3 and config.refine_dims == (64, 96)
     assert isinstance(config.keep_prob, float) and config.share_weights is False
     assert config.hidden_dim == SketchBertConfig().hidden_dim  # untouched defaults stay
-    with pytest.raises(ConfigError, match="'num_layers' takes an integer"):
+    with pytest.raises(ConfigError, match="'model.num_layers' takes an integer"):
         build_config("sketch_bert", {"num_layers": "four"})
-    with pytest.raises(ConfigError, match="'share_weights' takes true or false"):
+    with pytest.raises(ConfigError, match="'model.share_weights' takes true or false"):
         build_config("sketch_bert", {"share_weights": "yes"})
-    with pytest.raises(ConfigError, match="'refine_dims' takes a list"):
+    with pytest.raises(ConfigError, match="'model.refine_dims' takes a list"):
         build_config("sketch_bert", {"refine_dims": 128})
     with pytest.raises(ConfigError, match="'num_heads'.*must divide"):
         build_config("sketch_bert", {"num_heads": 7})

@@ -3,8 +3,6 @@ padding invariance, gestalt completion, fine-tuning heads and loading a pre-trai
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -22,8 +20,8 @@ from sketchssl.methods.sketch_bert import (
     gestalt_loss,
 )
 from sketchssl.nn.transformer import TransformerEncoder
+from sketchssl.train.config import preset_path
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "sketch_bert"
 SMALL = dict(
     num_layers=2,
     hidden_dim=32,
@@ -38,7 +36,7 @@ SMALL = dict(
 
 
 def preset(name: str) -> dict:
-    return yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    return yaml.safe_load(preset_path("sketch_bert", name).read_text())
 
 
 def make_batch(seed: int, size: int = 8, max_len: int = 30, labels: list[int] | None = None):

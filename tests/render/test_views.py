@@ -91,8 +91,13 @@ def test_sequence_view_round_trips_to_the_stored_sketch(store_path):
 def test_start_token_bbox_normalisation_drop_long_and_no_labels(store_path):
     store = SketchStore.open(store_path)
     dataset = SketchDataset(
-        store, split="train", max_len=32, normalization="bbox", start_token=True,
-        drop_long=True, with_labels=False,
+        store,
+        split="train",
+        max_len=32,
+        normalization="bbox",
+        start_token=True,
+        drop_long=True,
+        with_labels=False,
     )
     assert len(dataset) == 23  # the 40-point sketch is left out
     item = dataset[3]
@@ -102,8 +107,9 @@ def test_start_token_bbox_normalisation_drop_long_and_no_labels(store_path):
     np.testing.assert_array_equal(item["strokes5"][0].numpy(), [0, 0, 1, 0, 0])
     assert int(item["length"]) == len(raw) + 1 == int(item["mask"].sum())
     expected = bbox_scale(raw, 10.0)
-    np.testing.assert_allclose(item["strokes5"][1 : len(raw) + 1, 0:2].numpy(), expected[:, 0:2],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        item["strokes5"][1 : len(raw) + 1, 0:2].numpy(), expected[:, 0:2], rtol=1e-6
+    )
 
 
 def test_augment_runs_before_normalisation(store_path):
@@ -126,8 +132,9 @@ def test_raster_view_is_the_rendered_sketch_with_ink_one(store_path):
     from sketchssl.render.raster import render_strokes
 
     store = SketchStore.open(store_path)
-    dataset = SketchDataset(store, split="valid", views=("raster",), raster_size=48,
-                            raster_line_width=2.0)
+    dataset = SketchDataset(
+        store, split="valid", views=("raster",), raster_size=48, raster_line_width=2.0
+    )
     item = dataset[1]
     assert "strokes5" not in item
     image = item["image"]
@@ -136,8 +143,9 @@ def test_raster_view_is_the_rendered_sketch_with_ink_one(store_path):
     human = render_strokes(store[int(item["index"])], size=48, line_width=2.0, padding=0.05)
     # Black ink on white for people; the network view is its negative scaled to [0, 1] (up to
     # anti-aliasing rounding).
-    np.testing.assert_allclose(image[0].numpy(), 1.0 - human.astype(np.float32) / 255.0,
-                               atol=6 / 255)
+    np.testing.assert_allclose(
+        image[0].numpy(), 1.0 - human.astype(np.float32) / 255.0, atol=6 / 255
+    )
     assert float(image.sum()) > 10  # some ink
 
 
@@ -151,8 +159,9 @@ def test_bad_options_are_reported(store_path):
 
 
 def test_dataloader_workers_read_the_same_data(store_path):
-    dataset = SketchDataset(store_path, split="all", views=("sequence", "raster"), max_len=32,
-                            raster_size=32)
+    dataset = SketchDataset(
+        store_path, split="all", views=("sequence", "raster"), max_len=32, raster_size=32
+    )
     direct = [dataset[i] for i in range(len(dataset))]
     pickle.loads(pickle.dumps(dataset))  # what a spawn-started worker receives
     loader = DataLoader(dataset, batch_size=5, num_workers=2, shuffle=False)

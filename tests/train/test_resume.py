@@ -15,11 +15,22 @@ from sketchssl.train.config import load_run_config
 from sketchssl.train.run import train
 
 TINY = [
-    "model.num_layers=2", "model.hidden_dim=32", "model.num_heads=2", "model.ffn_dim=64",
-    "model.embed_dim=16", "model.refine_dims=[32]", "model.head_dims=[16]",
-    "data.batch_size=8", "data.num_workers=0", "data.max_len=99", "model.max_length=100",
-    "trainer.progress_bar=false", "trainer.log_every_n_steps=1", "trainer.limit_val_batches=2",
-    "trainer.val_every_n_steps=4", "trainer.checkpoint_every_n_steps=4",
+    "model.num_layers=2",
+    "model.hidden_dim=32",
+    "model.num_heads=2",
+    "model.ffn_dim=64",
+    "model.embed_dim=16",
+    "model.refine_dims=[32]",
+    "model.head_dims=[16]",
+    "data.batch_size=8",
+    "data.num_workers=0",
+    "data.max_len=99",
+    "model.max_length=100",
+    "trainer.progress_bar=false",
+    "trainer.log_every_n_steps=1",
+    "trainer.limit_val_batches=2",
+    "trainer.val_every_n_steps=4",
+    "trainer.checkpoint_every_n_steps=4",
     "optim.warmup_steps=2",
 ]
 
@@ -58,7 +69,9 @@ def test_resume_is_exact(doodle_store, tmp_path):
     assert straight.global_step == 12 and not straight.stopped_early
 
     # SIGTERM mid-epoch: the step finishes, last.ckpt is saved, the run returns.
-    first = train(_config(doodle_store, 12), tmp_path / "interrupted", extra_callbacks=[SignalAtStep(5)])
+    first = train(
+        _config(doodle_store, 12), tmp_path / "interrupted", extra_callbacks=[SignalAtStep(5)]
+    )
     assert first.stopped_early
     assert read_checkpoint(first.checkpoint)["global_step"] == first.global_step < 12
     resumed = train(_config(doodle_store, 12), tmp_path / "interrupted", resume=True)

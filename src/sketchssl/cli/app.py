@@ -32,7 +32,10 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", help="Print the version and exit.", callback=_version_callback,
+        False,
+        "--version",
+        help="Print the version and exit.",
+        callback=_version_callback,
         is_eager=True,
     ),
 ) -> None:
@@ -40,9 +43,9 @@ def _root(
 
 
 def _register_commands() -> None:
-    from sketchssl.cli import data_cmd, demo_cmd, render_cmd, train_cmd
+    from sketchssl.cli import data_cmd, demo_cmd, eval_cmd, render_cmd, sample_cmd, train_cmd
 
-    for module in (data_cmd, render_cmd, train_cmd, demo_cmd):
+    for module in (data_cmd, render_cmd, train_cmd, eval_cmd, sample_cmd, demo_cmd):
         module.register(app)
 
 

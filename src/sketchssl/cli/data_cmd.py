@@ -33,8 +33,9 @@ def _parse_ratios(text: str) -> tuple[float, float, float]:
 def build_command(
     sources: Annotated[
         list[str],
-        typer.Argument(help="Sketch files (.npz, .ndjson, .bin), folders of them, or "
-                       "doodles[:N[:SEED]]."),
+        typer.Argument(
+            help="Sketch files (.npz, .ndjson, .bin), folders of them, or doodles[:N[:SEED]]."
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="The store folder to write.")],
     workers: Annotated[
@@ -76,10 +77,11 @@ def build_command(
         return
     for line in report.lines():
         typer.echo(line)
-    _print_summary(SketchStore.open(out).summary(), show_all=False)
+    print_summary(SketchStore.open(out).summary(), show_all=False)
 
 
-def _print_summary(summary: dict, *, show_all: bool, few: int = 5) -> None:
+def print_summary(summary: dict, *, show_all: bool = False, few: int = 5) -> None:
+    """Print a store summary: counts per split, classes (all, or the largest and smallest), lengths."""
     splits = summary["splits"]
     typer.echo(f"store      {summary['path']}")
     typer.echo(
@@ -119,9 +121,7 @@ def _print_summary(summary: dict, *, show_all: bool, few: int = 5) -> None:
 @data_app.command("info")
 def info_command(
     store: Annotated[Path, typer.Argument(help="The store folder.")],
-    show_all: Annotated[
-        bool, typer.Option("--all", help="List every class and source.")
-    ] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="List every class and source.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     verify: Annotated[
         bool, typer.Option("--verify", help="Also check the array checksums.")
@@ -137,7 +137,7 @@ def info_command(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:
-        _print_summary(summary, show_all=show_all, few=max(top, 1))
+        print_summary(summary, show_all=show_all, few=max(top, 1))
 
 
 @data_app.command("download")

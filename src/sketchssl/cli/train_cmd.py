@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -35,7 +36,9 @@ def register(app: typer.Typer) -> None:
         preset: str = typer.Option("tiny", "--preset", "-p", help="tiny (CPU) or paper (GPU)."),
         data: Path = typer.Option(None, "--data", "-d", help="SketchStore to train on."),
         out: Path = typer.Option(None, "--out", "-o", help="Run folder."),
-        resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.ckpt."),
+        resume: bool = typer.Option(
+            False, "--resume", help="Continue from OUT/checkpoints/last.ckpt."
+        ),
         init: Path = typer.Option(None, "--init", help="Initialise from a pre-trained checkpoint."),
         config_file: Path = typer.Option(None, "--config", help="A YAML file instead of a preset."),
         devices: str = typer.Option(None, "--devices", help="Lightning devices (auto, 1, 2, ...)."),
@@ -61,8 +64,11 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("pass --out RUN_DIR for the checkpoints and logs")
         extra = list(overrides or [])
         for key, value in (
-            ("devices", devices), ("num_nodes", num_nodes), ("strategy", strategy),
-            ("accelerator", accelerator), ("precision", precision),
+            ("devices", devices),
+            ("num_nodes", num_nodes),
+            ("strategy", strategy),
+            ("accelerator", accelerator),
+            ("precision", precision),
         ):
             if value is not None:
                 extra.append(f"trainer.{key}={value}")
@@ -72,10 +78,16 @@ def register(app: typer.Typer) -> None:
             config = load_run_config(method, None, extra, config_file=config_file)
         else:
             config = resolve_config(
-                method, preset, extra, run_dir=out, resume=resume,
+                method,
+                preset,
+                extra,
+                run_dir=out,
+                resume=resume,
                 data=str(data) if data is not None else None,
             )
         result = train(config, out, resume=resume, init=init)
+        if int(os.environ.get("RANK", "0")) != 0:
+            return  # under DDP only rank 0 reports
         state = "stopped on request" if result.stopped_early else "done"
         typer.echo(
             f"{state}: step {result.global_step} in {result.seconds:.1f} s; "

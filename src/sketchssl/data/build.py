@@ -242,8 +242,10 @@ def _read_source(
                 )
             splits.append(SPLIT_CODES[record.split])
         else:
-            key = f"key_id {record.key_id}" if record.key_id is not None else (
-                f"{split_key_prefix}#{record.index}"
+            key = (
+                f"key_id {record.key_id}"
+                if record.key_id is not None
+                else (f"{split_key_prefix}#{record.index}")
             )
             splits.append(hash_split(key, split_seed, split_ratios))
     info.update(read=len(lengths) + dropped, skipped=stats.skipped)
@@ -349,9 +351,7 @@ def _exchange(first: Path, second: Path) -> bool:
     if renameat2 is None:
         return False
     at_fdcwd, rename_exchange = -100, 2
-    result = renameat2(
-        at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange
-    )
+    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
     if result == 0:
         return True
     code = ctypes.get_errno()
@@ -543,9 +543,7 @@ def _build_into(
         source_info.append(chunk.source)
         stats.merge(chunk.stats)
         if chunk.stats.skipped:
-            skipped[chunk.source.get("path", chunk.source.get("source", "?"))] = (
-                chunk.stats.skipped
-            )
+            skipped[chunk.source.get("path", chunk.source.get("source", "?"))] = chunk.stats.skipped
         dropped += chunk.dropped_too_long
 
     bar = _progress(len(sources), progress)
@@ -595,9 +593,7 @@ def _build_into(
             tmp, "key_ids", np.concatenate(key_ids) if key_ids else np.zeros(0, np.int64)
         ),
     }
-    split_counts = {
-        name: int((all_splits == code).sum()) for code, name in enumerate(SPLIT_NAMES)
-    }
+    split_counts = {name: int((all_splits == code).sum()) for code, name in enumerate(SPLIT_NAMES)}
     manifest = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,

@@ -247,8 +247,7 @@ class SketchStore:
         labels = self._arrays["labels"]
         if count and (labels.min() < -1 or labels.max() >= len(class_names)):
             raise StoreError(
-                f"{self.path / 'labels.npy'}: labels outside -1..{len(class_names) - 1}; "
-                f"{_REBUILD}"
+                f"{self.path / 'labels.npy'}: labels outside -1..{len(class_names) - 1}; {_REBUILD}"
             )
         splits = self._arrays["splits"]
         counts = np.bincount(splits, minlength=len(SPLIT_NAMES)) if count else np.zeros(3, int)

@@ -215,16 +215,18 @@ def plot_embedding_map(
         raise ValueError(f"{len(sketches)} sketches for {points.shape[0]} embeddings")
     coordinates = project_2d(points, method, seed)  # (N, 2)
 
-    figure = figure_module.Figure(figsize=(10, 10), dpi=120)
-    axes = figure.add_subplot(1, 1, 1)
     present = sorted(set(labels[labels >= 0].tolist()))
+    with_legend = 0 < len(present) <= MAX_LEGEND_CLASSES
+    # With a legend the figure is wider and the legend sits right of the map, off the points.
+    figure = figure_module.Figure(figsize=(12.5 if with_legend else 10, 10), dpi=120)
+    axes = figure.add_subplot(1, 1, 1)
     colours = _class_colours(labels, present, colormaps)  # (N, 4)
     axes.scatter(coordinates[:, 0], coordinates[:, 1], c=colours, s=9, alpha=0.8, linewidths=0)
-    if 0 < len(present) <= MAX_LEGEND_CLASSES:
+    if with_legend:
         for label in present:
             name = class_names[label] if label < len(class_names) else str(label)
             axes.scatter([], [], color=colours[labels == label][0], label=name, s=20)
-        axes.legend(loc="best", fontsize=8, markerscale=1.2, framealpha=0.8)
+        axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9, frameon=False)
 
     if sketches is not None and n_thumbnails > 0:
         for index in spread_out_points(coordinates, n_thumbnails, seed):
@@ -247,7 +249,10 @@ def plot_embedding_map(
         f"{len(present)} classes"
     )
     axes.set_title(title or default_title)
-    figure.tight_layout()
+    if with_legend:
+        figure.subplots_adjust(left=0.02, right=0.78, bottom=0.02, top=0.95)
+    else:
+        figure.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.95)
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,8 @@ MAIN_METRICS: tuple[str, ...] = (
     "retrieval_acc@1",
     "retrieval_acc@10",
     "retrieval_precision@10",
+    "classifier_top1",
+    "classifier_top5",
 )
 
 

@@ -17,7 +17,9 @@ class is absent from the train split) have no defined AP: they are left out of e
 metric and counted in ``retrieval_queries_without_relevant``.
 
 The full ranking is computed a chunk of queries at a time, so memory stays bounded; the test
-suite checks the result against torchmetrics.
+suite checks the result against torchmetrics. torchmetrics is not called here: its retrieval
+metrics take the whole flattened (Q x G) score matrix at once, and (torchmetrics 1.9) count an
+item whose score is <= 0 as irrelevant, which cosine similarities and negative distances can be.
 """
 
 from __future__ import annotations
@@ -111,9 +113,9 @@ def _chunk_statistics(
         "average_precision": summed / num_relevant.clamp_min(1),
     }
     for k in accuracy_at:
-        statistics[f"acc@{k}"] = relevant[:, :k].any(1).float()
+        statistics[f"acc@{k}"] = relevant[:, :k].any(1).double()
     for k in precision_at:
-        statistics[f"precision@{k}"] = relevant[:, :k].sum(1).float() / min(k, num_gallery)
+        statistics[f"precision@{k}"] = relevant[:, :k].sum(1).double() / min(k, num_gallery)
     return statistics
 
 

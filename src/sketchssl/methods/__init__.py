@@ -8,7 +8,8 @@ Importing this package registers every method; then::
 Models and losses here import only torch (never Lightning), so a plain PyTorch loop can use them.
 """
 
-from sketchssl.methods import sketch_bert  # noqa: F401  (registers the Sketch-BERT methods)
+# importing a method module registers its methods
+from sketchssl.methods import sketch_bert, sketch_rnn, transform_prediction  # noqa: F401
 from sketchssl.methods.base import SketchMethod
 from sketchssl.methods.registry import (
     build_config,

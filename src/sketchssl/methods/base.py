@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from sketchssl.errors import SketchFormatError
 
-__all__ = ["SketchMethod", "require_keys", "sequence_inputs", "used_length"]
+__all__ = ["SketchMethod", "distributed_mean", "require_keys", "sequence_inputs", "used_length"]
 
 
 def require_keys(batch: dict[str, Tensor], *keys: str, method: str = "this method") -> None:
@@ -73,6 +73,25 @@ def used_length(mask: Tensor) -> int:
     """1 + the last column index holding a real row in any sketch of ``mask`` (B, T); at least 1."""
     columns = torch.nonzero(mask.any(dim=0))
     return int(columns.max()) + 1 if len(columns) else min(1, mask.shape[1])
+
+
+def distributed_mean(total: Tensor, count: Tensor) -> Tensor:
+    """``total / count`` over the global batch, also when it is split over DDP processes.
+
+    Each process holds a part of the sum and of the count. The count is summed over processes
+    (no gradient), and the local sum is scaled by the world size, so DDP's averaging of the
+    gradients yields exactly the gradient of the global mean; the mean of the processes'
+    values is the global mean too. Without torch.distributed it is the plain mean (0 for an
+    empty count).
+    """
+    count = count.detach().to(total.dtype)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        world = torch.distributed.get_world_size()
+        if world > 1:
+            count = count.clone()
+            torch.distributed.all_reduce(count)
+            return total * world / count.clamp(min=1)
+    return total / count.clamp(min=1)
 
 
 class SketchMethod(nn.Module):

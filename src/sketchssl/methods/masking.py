@@ -25,11 +25,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
 __all__ = [
     "GestaltMasks",
+    "counter_uniforms",
     "pen_down_run_starts",
     "choose_fraction",
     "draw_gestalt_masks",
@@ -61,8 +63,43 @@ def pen_down_run_starts(strokes5: Tensor, mask: Tensor) -> Tensor:
     return rises & mask
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(values: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 (wrapping arithmetic, well defined in numpy)."""
+    values = values.astype(np.uint64, copy=True)
+    values ^= values >> np.uint64(30)
+    values *= np.uint64(0xBF58476D1CE4E5B9)
+    values ^= values >> np.uint64(27)
+    values *= np.uint64(0x94D049BB133111EB)
+    values ^= values >> np.uint64(31)
+    return values
+
+
+def counter_uniforms(sample_seeds: Tensor, length: int, stream: int) -> Tensor:
+    """Uniforms in [0, 1) that depend only on (sample seed, position, stream): ``(B, length)``.
+
+    A counter-based generator: sample ``b``'s draws do not depend on which other samples share
+    its batch, so a batch split over DDP processes gets exactly the masks one process would draw.
+    """
+    seeds = sample_seeds.detach().cpu().numpy().astype(np.uint64)  # (B,)
+    with np.errstate(over="ignore"):
+        base = _mix64(
+            seeds * np.uint64(0x9E3779B97F4A7C15) + np.uint64(stream * 0x632BE59BD9B4E019 & _MASK64)
+        )
+        counters = base[:, None] + np.arange(length, dtype=np.uint64)[None, :] * np.uint64(
+            0xD1B54A32D192ED03
+        )
+        bits = _mix64(counters) >> np.uint64(11)  # 53 random bits
+    return torch.from_numpy(bits.astype(np.float64) / float(1 << 53))
+
+
 def choose_fraction(
-    candidates: Tensor, fraction: float, generator: torch.Generator | None = None
+    candidates: Tensor,
+    fraction: float,
+    generator: torch.Generator | None = None,
+    scores: Tensor | None = None,
 ) -> Tensor:
     """Per row, pick ``int(n * fraction)`` of the ``n`` True entries uniformly without replacement.
 
@@ -70,6 +107,7 @@ def choose_fraction(
         candidates: ``(B, T)`` bool.
         fraction: share to pick, in ``[0, 1]``.
         generator: random source; None uses torch's global generator for the device.
+        scores: ``(B, T)`` uniforms to rank the candidates by instead of drawing them.
 
     Returns:
         ``(B, T)`` bool, a subset of ``candidates``.
@@ -83,7 +121,8 @@ def choose_fraction(
     counts = candidates.sum(dim=1).to(torch.float64)  # (B,)
     # float64 product then floor: the same number Python's int(n * (1 - keep)) gives
     quota = torch.floor(counts * fraction).to(torch.long)  # (B,)
-    scores = torch.rand(candidates.shape, generator=generator, device=device)
+    if scores is None:
+        scores = torch.rand(candidates.shape, generator=generator, device=device)
     scores = scores.to(candidates.device).masked_fill(~candidates, 2.0)  # non-candidates last
     order = scores.argsort(dim=1)  # (B, T)
     ranks = torch.empty_like(order)
@@ -96,6 +135,7 @@ def draw_gestalt_masks(
     mask: Tensor,
     keep_prob: float = 0.85,
     generator: torch.Generator | None = None,
+    sample_seeds: Tensor | None = None,
 ) -> GestaltMasks:
     """Draw the SGM position and state masks for a batch, as the reference code does.
 
@@ -104,6 +144,8 @@ def draw_gestalt_masks(
         mask: ``(B, T)`` True on real rows (the start token, if present, counts as real).
         keep_prob: share of each candidate group left visible (the reference's ``mask_prob``).
         generator: random source; None uses torch's global generator.
+        sample_seeds: ``(B,)`` int64, one seed per sketch; when given, every sketch's masks are
+            a function of its own seed only (:func:`counter_uniforms`), whatever the batch.
 
     Returns:
         The position and state masks, ``(B, T)`` bool each.
@@ -119,14 +161,21 @@ def draw_gestalt_masks(
         raise ValueError(f"keep_prob must be in (0, 1], got {keep_prob}")
     mask = mask.bool()
     fraction = 1.0 - keep_prob
+    length = mask.shape[1]
+
+    def scores(stream: int) -> Tensor | None:
+        if sample_seeds is None:
+            return None
+        return counter_uniforms(sample_seeds, length, stream).to(mask.device)
+
     starts = pen_down_run_starts(strokes5, mask)
-    position = choose_fraction(starts, fraction, generator) | choose_fraction(
-        mask & ~starts, fraction, generator
+    position = choose_fraction(starts, fraction, generator, scores(0)) | choose_fraction(
+        mask & ~starts, fraction, generator, scores(1)
     )
     state = torch.zeros_like(mask)
-    for column in (2, 3, 4):
+    for stream, column in enumerate((2, 3, 4), start=2):
         flagged = mask & (strokes5[..., column] == 1)
-        state |= choose_fraction(flagged, fraction, generator)
+        state |= choose_fraction(flagged, fraction, generator, scores(stream))
     lengths = mask.sum(dim=1)  # (B,)
     has_points = lengths > 0
     # the last real row: its pen state says where the sketch ends, always a target

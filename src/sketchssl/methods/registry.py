@@ -14,12 +14,10 @@ closest valid spelling (``difflib``), so the command line can print one helpful 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from sketchssl.configuration import close_match, dataclass_from_mapping
 from sketchssl.errors import ConfigError
 from sketchssl.methods.base import SketchMethod
 
@@ -34,11 +32,6 @@ __all__ = [
 MethodType = TypeVar("MethodType", bound=type[SketchMethod])
 
 _REGISTRY: dict[str, type[SketchMethod]] = {}
-
-
-def _suggestion(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def register_method(name: str, description: str) -> Callable[[MethodType], MethodType]:
@@ -74,7 +67,7 @@ def get_method(name: str) -> type[SketchMethod]:
     if name not in _REGISTRY:
         known = sorted(_REGISTRY)
         raise ConfigError(
-            f"unknown method {name!r}.{_suggestion(name, known)} "
+            f"unknown method {name!r}.{close_match(name, known)} "
             f"Known methods: {', '.join(known) or '(none)'}"
         )
     return _REGISTRY[name]
@@ -83,49 +76,6 @@ def get_method(name: str) -> type[SketchMethod]:
 def list_methods() -> list[tuple[str, str]]:
     """``(name, description)`` of every registered method, sorted by name."""
     return [(name, _REGISTRY[name].description) for name in sorted(_REGISTRY)]
-
-
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Check ``value`` against a config field's type, converting YAML lists to tuples etc."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(annotation)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(value, option, key)
-            except ConfigError as error:
-                errors.append(str(error))
-        raise ConfigError(errors[0] if errors else f"config key {key!r}: bad value {value!r}")
-    if origin is tuple:
-        if isinstance(value, str) or not isinstance(value, (list, tuple)):
-            raise ConfigError(f"config key {key!r} takes a list, got {value!r}")
-        element_types = typing.get_args(annotation)
-        element = element_types[0] if element_types else Any
-        return tuple(_coerce(item, element, f"{key}[{i}]") for i, item in enumerate(value))
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"config key {key!r} takes true or false, got {value!r}")
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"config key {key!r} takes an integer, got {value!r}")
-    if annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"config key {key!r} takes a number, got {value!r}")
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"config key {key!r} takes a string, got {value!r}")
-    return value
 
 
 def build_config(name: str, config_overrides: Mapping[str, Any] | None = None) -> Any:
@@ -139,23 +89,12 @@ def build_config(name: str, config_overrides: Mapping[str, Any] | None = None) -
         ConfigError: unknown method, unknown key (with the closest valid key), wrong value type,
             or a value the config's own validation rejects.
     """
-    method_class = get_method(name)
-    config_class = method_class.config_class
-    fields = {field.name: field for field in dataclasses.fields(config_class) if field.init}
-    hints = typing.get_type_hints(config_class)
-    values: dict[str, Any] = {}
-    for key, value in (config_overrides or {}).items():
-        if key not in fields:
-            raise ConfigError(
-                f"unknown config key {key!r} for method {name!r}.{_suggestion(key, list(fields))} "
-                f"Valid keys: {', '.join(fields)}"
-            )
-        values[key] = _coerce(value, hints[key], key)
+    config_class = get_method(name).config_class
     try:
-        return config_class(**values)
+        return dataclass_from_mapping(config_class, config_overrides, section="model")
+    except ConfigError:
+        raise
     except (ValueError, TypeError) as error:
-        if isinstance(error, ConfigError):
-            raise
         raise ConfigError(f"method {name!r}: {error}") from error
 
 

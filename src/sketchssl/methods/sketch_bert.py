@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sketchssl.errors import ConfigError, SketchFormatError
-from sketchssl.methods.base import SketchMethod, require_keys, sequence_inputs
+from sketchssl.methods.base import SketchMethod, distributed_mean, require_keys, sequence_inputs
 from sketchssl.methods.masking import GestaltMasks, apply_gestalt_masks, draw_gestalt_masks
 from sketchssl.methods.registry import register_method
 from sketchssl.nn.embedding import SketchEmbedding, stroke_segments
@@ -213,14 +213,19 @@ def gestalt_loss(
         the class. A part with nothing masked is 0.
     """
     zero = prediction.sum() * 0.0  # keeps the graph when a batch has nothing masked
-    position_l1, state_ce = zero, zero
+    position_total, state_total = zero, zero
     if masks.position.any():
-        position_l1 = F.l1_loss(
-            prediction[..., :2][masks.position], target[..., :2][masks.position]
+        position_total = F.l1_loss(
+            prediction[..., :2][masks.position], target[..., :2][masks.position], reduction="sum"
         )
     if masks.state.any():
         classes = target[..., 2:].argmax(dim=-1)  # (B, T) class of the one-hot triple
-        state_ce = F.cross_entropy(prediction[..., 2:][masks.state], classes[masks.state])
+        state_total = F.cross_entropy(
+            prediction[..., 2:][masks.state], classes[masks.state], reduction="sum"
+        )
+    # Means over the masked entries of the whole (global) batch, also under DDP.
+    position_l1 = distributed_mean(position_total, masks.position.sum() * 2)
+    state_ce = distributed_mean(state_total, masks.state.sum())
     loss = position_weight * position_l1 + state_weight * state_ce
     return {"loss": loss, "position_l1": position_l1.detach(), "state_ce": state_ce.detach()}
 
@@ -279,6 +284,8 @@ class SketchBertEncoder(nn.Module):
             ``hidden`` ``(B, P + T, H)`` and the ``key_mask`` ``(B, P + T)`` it was computed
             with, where ``P`` is the number of prefix rows (0 or 1).
         """
+        # stroke ids come from the *masked* rows: ids from the complete sketch would tell the
+        # SGM where its hidden pen lifts are
         segments = (
             stroke_segments(points, mask, self.prefix_tokens)
             if self.config.segment_embedding
@@ -436,9 +443,13 @@ class SketchBert(SketchBertBase):
         """No prefix, as the paper's SGM; a ``[CLS]`` row only when ``pooling`` is ``"cls"``."""
         return CLS_PREFIX_VALUE if config.pooling == "cls" else None
 
-    def draw_masks(self, strokes5: Tensor, mask: Tensor) -> GestaltMasks:
-        """SGM masks for a batch, drawn with :attr:`generator`."""
-        return draw_gestalt_masks(strokes5, mask, self.config.keep_prob, self.generator)
+    def draw_masks(
+        self, strokes5: Tensor, mask: Tensor, sample_seeds: Tensor | None = None
+    ) -> GestaltMasks:
+        """SGM masks for a batch: from per-sketch seeds when given, else :attr:`generator`."""
+        return draw_gestalt_masks(
+            strokes5, mask, self.config.keep_prob, self.generator, sample_seeds=sample_seeds
+        )
 
     def predict(
         self, strokes5: Tensor, mask: Tensor, position_mask: Tensor, state_mask: Tensor
@@ -467,7 +478,9 @@ class SketchBert(SketchBertBase):
                 batch["position_mask"][:, :used].bool() & mask,
                 batch["state_mask"][:, :used].bool() & mask,
             )
-        return self.draw_masks(strokes5, mask)
+        # The training layer passes one seed per sketch: the masks then do not depend on how
+        # the batch is split over processes (exact DDP parity).
+        return self.draw_masks(strokes5, mask, batch.get("sample_seed"))
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """SGM loss: ``position_l1`` (mean over masked ``dx, dy``) + ``state_ce`` (masked rows)."""

@@ -128,7 +128,9 @@ def stroke5_to_segments(
         ``start_token`` else ``T + 1``.
     """
     if strokes.ndim != 3 or strokes.shape[-1] != 5:
-        raise SketchFormatError(f"stroke-5 batch must have shape (B, T, 5), got {tuple(strokes.shape)}")
+        raise SketchFormatError(
+            f"stroke-5 batch must have shape (B, T, 5), got {tuple(strokes.shape)}"
+        )
     state = strokes[..., 2:5].argmax(dim=-1)  # (B, T): 0 down, 1 up, 2 end
     if start_token:
         offsets = strokes[:, 1:, 0:2]
@@ -226,7 +228,9 @@ def rasterize(
         black-on-white image.
     """
     if segments.ndim != 4 or segments.shape[-2:] != (2, 2):
-        raise SketchFormatError(f"segments must have shape (B, S, 2, 2), got {tuple(segments.shape)}")
+        raise SketchFormatError(
+            f"segments must have shape (B, S, 2, 2), got {tuple(segments.shape)}"
+        )
     if combine not in _COMBINES:
         raise SketchFormatError(f"combine must be one of {_COMBINES}, got {combine!r}")
     if chunk_size < 1:

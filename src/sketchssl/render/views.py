@@ -6,6 +6,8 @@ std of the training offsets), convert to stroke-5 padded to ``max_len`` with an 
 token. ``normalization="bbox"`` is Sketch-BERT's ``max_scale`` per-sketch scaling instead (Lin et
 al. 2020, avalonstrel/SketchBERT). The raster view renders the same sketch with the CPU
 rasteriser (:func:`sketchssl.render.raster.render_strokes`) as a ``(1, H, W)`` image, ink = 1.
+The point view and the rotation / deformation pretext views are built by
+:mod:`sketchssl.render.pretext`.
 
 Views are built per sample, so they run in DataLoader worker processes; the store re-opens its
 memory maps in each worker.
@@ -31,10 +33,11 @@ from sketchssl.data.formats import (
 )
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError, StoreError
+from sketchssl.render import pretext
 
 __all__ = ["NORMALIZATIONS", "VIEWS", "SketchDataset", "store_scale_factor"]
 
-VIEWS = ("sequence", "raster")
+VIEWS = ("sequence", "raster", *pretext.VIEWS)
 NORMALIZATIONS = ("std", "bbox", "none")
 
 Augment = Callable[[np.ndarray], np.ndarray]
@@ -78,8 +81,9 @@ def store_scale_factor(
             total = int(group_lengths.sum())
             # Row r of the group: its sketch's start plus its position inside the sketch.
             sketch_of_row = np.repeat(np.arange(len(group_starts)), group_lengths)
-            inside = np.arange(total) - np.repeat(np.cumsum(group_lengths) - group_lengths,
-                                                  group_lengths)
+            inside = np.arange(total) - np.repeat(
+                np.cumsum(group_lengths) - group_lengths, group_lengths
+            )
             rows = np.asarray(points[group_starts[sketch_of_row] + inside])  # (total, 3)
             yield clamp_offsets(rows.astype(np.float64), limit)
             first = last
@@ -98,7 +102,9 @@ class SketchDataset(Dataset):
     * ``length`` int64: ``mask.sum()``;
     * ``label`` int64 (-1 when unlabelled; left out with ``with_labels=False``);
     * ``index`` int64: the sketch's index in the store;
-    * ``image`` ``(1, H, W)`` float32 in [0, 1], ink = 1 (only when ``"raster"`` is in ``views``).
+    * ``image`` ``(1, H, W)`` float32 in [0, 1], ink = 1 (only when ``"raster"`` is in ``views``);
+    * the entries of :func:`sketchssl.render.pretext.build_view` for ``"points"`` and the pretext
+      views (``"rotation_images"``, ...), which use ``max_len`` as the point count.
 
     Examples:
         >>> dataset = SketchDataset("stores/mini", split="train", views=("sequence", "raster"))
@@ -131,7 +137,8 @@ class SketchDataset(Dataset):
         Args:
             store: an open store or the path of one.
             split: ``"train"``, ``"valid"``, ``"test"`` or ``"all"``.
-            views: any of ``"sequence"`` and ``"raster"``.
+            views: any of :data:`VIEWS`: ``"sequence"``, ``"raster"``, and those of
+                :mod:`sketchssl.render.pretext`.
             max_len: sequence rows (without the start token); longer sketches are cut
                 (:func:`~sketchssl.data.formats.truncate_stroke3`) or, with ``drop_long``,
                 left out of the dataset.
@@ -227,6 +234,18 @@ class SketchDataset(Dataset):
             )  # (H, W) uint8, ink = 255
             image = torch.from_numpy(pixels.astype(np.float32) / 255.0)
             item["image"] = image.unsqueeze(0)  # (1, H, W)
+        for view in self.views:
+            if view in pretext.VIEWS:
+                item.update(
+                    pretext.build_view(
+                        view,
+                        sketch,
+                        max_points=self.max_len,
+                        raster_size=self.raster_size,
+                        raster_line_width=self.raster_line_width,
+                        raster_padding=self.raster_padding,
+                    )
+                )
         if self.with_labels:
             item["label"] = torch.tensor(self.store.label(index), dtype=torch.int64)
         return item

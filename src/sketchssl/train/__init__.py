@@ -4,7 +4,7 @@
 presets and overrides; :mod:`~sketchssl.train.checkpoint` reads and writes checkpoints safely.
 """
 
-from sketchssl.train.checkpoint import load_method, read_checkpoint
+from sketchssl.methods.checkpoint import load_method, read_checkpoint
 from sketchssl.train.config import RunConfig, load_run_config
 from sketchssl.train.run import TrainResult, resolve_config, train
 

@@ -54,6 +54,7 @@ class DataConfig:
         clamp_limit: dx, dy are clamped to this.
         batch_size: per device.
         num_workers: DataLoader worker processes.
+        bucket_by_length: batch sketches of similar length together (less padding).
     """
 
     store: str = ""
@@ -69,6 +70,7 @@ class DataConfig:
     clamp_limit: float = 1000.0
     batch_size: int = 64
     num_workers: int = 2
+    bucket_by_length: bool = True
 
 
 @dataclass
@@ -76,15 +78,20 @@ class OptimConfig:
     """Optimiser and learning-rate schedule.
 
     Attributes:
-        name: ``adam`` or ``adamw``.
+        name: ``adam``, ``adamw`` or ``sgd``.
         lr: peak learning rate.
-        weight_decay: decoupled for adamw, L2 for adam.
+        weight_decay: decoupled for adamw, L2 for adam and sgd.
         betas: Adam betas.
+        momentum: SGD momentum.
+        nesterov: SGD with Nesterov momentum.
         warmup_steps: linear warm-up from 0.
-        schedule: ``constant``, ``cosine`` (to ``min_lr`` at ``trainer.max_steps``) or
-            ``exponential`` (sketch-rnn: ``lr_t = (lr - min_lr) * decay_rate ** t + min_lr``).
+        schedule: ``constant``, ``cosine`` (to ``min_lr`` at ``trainer.max_steps``),
+            ``exponential`` (sketch-rnn: ``lr_t = (lr - min_lr) * decay_rate ** t + min_lr``) or
+            ``step`` (times ``gamma`` at each of ``milestones``, given in steps).
         min_lr: floor of the cosine and exponential schedules.
         decay_rate: per-step factor of the exponential schedule.
+        milestones: steps at which the ``step`` schedule multiplies the rate by ``gamma``.
+        gamma: factor of the ``step`` schedule.
         gradient_clip: clip the global gradient norm to this (0 = off).
     """
 
@@ -92,10 +99,14 @@ class OptimConfig:
     lr: float = 1e-4
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = 0.9
+    nesterov: bool = False
     warmup_steps: int = 0
     schedule: str = "constant"
     min_lr: float = 0.0
     decay_rate: float = 0.9999
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
     gradient_clip: float = 0.0
 
 
@@ -124,7 +135,7 @@ class TrainerConfig:
     max_steps: int = 1000
     max_minutes: float | None = None
     accelerator: str = "auto"
-    devices: str = "auto"
+    devices: int | str = "auto"
     num_nodes: int = 1
     strategy: str = "auto"
     precision: str = "32-true"

@@ -1,4 +1,4 @@
-"""The Lightning data module: a store's splits as step-seeded training and fixed validation batches."""
+"""The Lightning data module: step-seeded training batches and fixed validation batches."""
 
 from __future__ import annotations
 
@@ -89,6 +89,11 @@ class SketchDataModule(pl.LightningDataModule):
             start_step=(lambda: trainer.global_step) if trainer is not None else None,
             rank=trainer.global_rank if trainer is not None else 0,
             world_size=trainer.world_size if trainer is not None else 1,
+            lengths=(
+                self.store.lengths[self.train_dataset.indices]
+                if self.data.bucket_by_length
+                else None
+            ),
         )
         return self._loader(self.train_dataset, StepSeededDataLoader, batch_sampler=sampler)
 

@@ -30,7 +30,7 @@ _VALIDATION_OFFSET = 1 << 40  # validation draws never coincide with a training 
 
 def step_seed(seed: int, step: int, rank: int = 0) -> int:
     """A 63-bit seed for one step, well mixed (SplitMix64) so nearby steps are unrelated."""
-    value = (seed * 0x9E3779B97F4A7C15 + step * 0xBF58476D1CE4E5B9 + rank * 0x94D049BB133111EB)
+    value = seed * 0x9E3779B97F4A7C15 + step * 0xBF58476D1CE4E5B9 + rank * 0x94D049BB133111EB
     value &= (1 << 64) - 1
     value ^= value >> 31
     value = (value * 0xBF58476D1CE4E5B9) & ((1 << 64) - 1)
@@ -52,13 +52,15 @@ def lr_factor(step: int, optim: OptimConfig, max_steps: int) -> float:
         return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
     if optim.schedule == "exponential":
         return (1.0 - floor) * optim.decay_rate**after + floor
+    if optim.schedule == "step":
+        return optim.gamma ** sum(step >= milestone for milestone in optim.milestones)
     raise ConfigError(
-        f"optim.schedule {optim.schedule!r}: choose constant, cosine or exponential"
+        f"optim.schedule {optim.schedule!r}: choose constant, cosine, exponential or step"
     )
 
 
 def build_optimizer(parameters: Any, optim: OptimConfig) -> torch.optim.Optimizer:
-    """Adam or AdamW from the config."""
+    """Adam, AdamW or SGD from the config."""
     if optim.name == "adam":
         return torch.optim.Adam(
             parameters, lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay
@@ -67,7 +69,15 @@ def build_optimizer(parameters: Any, optim: OptimConfig) -> torch.optim.Optimize
         return torch.optim.AdamW(
             parameters, lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay
         )
-    raise ConfigError(f"optim.name {optim.name!r}: choose adam or adamw")
+    if optim.name == "sgd":
+        return torch.optim.SGD(
+            parameters,
+            lr=optim.lr,
+            momentum=optim.momentum,
+            nesterov=optim.nesterov,
+            weight_decay=optim.weight_decay,
+        )
+    raise ConfigError(f"optim.name {optim.name!r}: choose adam, adamw or sgd")
 
 
 class MethodModule(pl.LightningModule):
@@ -100,26 +110,50 @@ class MethodModule(pl.LightningModule):
     def _seed_step(self, step: int) -> None:
         torch.manual_seed(step_seed(self.seed, step, self.global_rank))
 
+    def _add_sample_seeds(self, batch: dict[str, Tensor], step: int) -> None:
+        # One seed per sketch from (run seed, step, sketch index) and not from the rank: methods
+        # that draw per-sketch randomness from it behave the same however the batch is split.
+        if "index" in batch:
+            base = step_seed(self.seed, step)
+            batch["sample_seed"] = (batch["index"].long() * 0x2545F491 + base) % (1 << 62)
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         self._seed_step(self.global_step)
+        self._add_sample_seeds(batch, self.global_step)
         parts = self.method.loss(batch)
         loss = parts["loss"]
         batch_size = int(next(iter(batch.values())).shape[0])
-        self.log("train/loss", loss.detach(), prog_bar=True, batch_size=batch_size)
+        distributed = self.trainer is not None and self.trainer.world_size > 1
+        self.log(
+            "train/loss",
+            loss.detach(),
+            prog_bar=True,
+            batch_size=batch_size,
+            sync_dist=distributed,
+        )
         for name, value in parts.items():
             if name != "loss":
-                self.log(f"train/{name}", value.detach().float(), batch_size=batch_size)
+                self.log(
+                    f"train/{name}",
+                    value.detach().float(),
+                    batch_size=batch_size,
+                    sync_dist=distributed,
+                )
         return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         # The same masks at every validation, so the curve compares like with like.
         self._seed_step(_VALIDATION_OFFSET + batch_idx)
+        self._add_sample_seeds(batch, _VALIDATION_OFFSET)
         parts = self.method.loss(batch)
         batch_size = int(next(iter(batch.values())).shape[0])
         for name, value in parts.items():
             self.log(
-                f"val/{name}", value.detach().float(), prog_bar=name == "loss",
-                batch_size=batch_size, sync_dist=True,
+                f"val/{name}",
+                value.detach().float(),
+                prog_bar=name == "loss",
+                batch_size=batch_size,
+                sync_dist=True,
             )
 
     def configure_optimizers(self) -> dict[str, Any]:

@@ -25,7 +25,8 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 
 from sketchssl.errors import ConfigError
 from sketchssl.methods import build_method
-from sketchssl.train.checkpoint import AtomicCheckpointIO, default_file_mode, read_checkpoint
+from sketchssl.methods.checkpoint import method_state_dict, read_checkpoint
+from sketchssl.train.checkpoint import AtomicCheckpointIO, default_file_mode
 from sketchssl.train.config import RunConfig, load_run_config
 from sketchssl.train.csv_log import ResumableCSVLogger
 from sketchssl.train.data import SketchDataModule
@@ -136,12 +137,7 @@ def _fill_from_store(config: RunConfig) -> None:
 
 def _initialise_from(method: Any, init: Path) -> str:
     """Copy weights from another checkpoint (pre-training -> fine-tuning); returns a summary."""
-    checkpoint = read_checkpoint(init)
-    source = {
-        key[len("method."):]: value
-        for key, value in checkpoint["state_dict"].items()
-        if key.startswith("method.")
-    }
+    source = method_state_dict(read_checkpoint(init))
     if hasattr(method, "load_pretrained_encoder"):
         method.load_pretrained_encoder(source)
         return f"encoder initialised from {init}"
@@ -222,9 +218,7 @@ def train(
         default_root_dir=run_dir,
         max_steps=trainer_config.max_steps,
         max_epochs=-1,
-        max_time=(
-            {"minutes": trainer_config.max_minutes} if trainer_config.max_minutes else None
-        ),
+        max_time=({"minutes": trainer_config.max_minutes} if trainer_config.max_minutes else None),
         accelerator=trainer_config.accelerator,
         devices=devices,
         num_nodes=trainer_config.num_nodes,

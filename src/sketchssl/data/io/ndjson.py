@@ -51,7 +51,10 @@ def _numbers(values: Any, what: str) -> np.ndarray:
         isinstance(value, bool) or not isinstance(value, (int, float)) for value in values
     ):
         raise _BadLine(f"{what} must be a flat list of numbers")
-    array = np.asarray(values, dtype=np.float64)
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except OverflowError:
+        raise _BadLine(f"{what} holds a number too large for a coordinate") from None
     if not np.isfinite(array).all():
         raise _BadLine(f"{what} holds a non-finite number")
     return array
@@ -83,7 +86,7 @@ def parse_drawing_line(text: str) -> tuple[np.ndarray, str, int | None]:
     try:
         try:
             item = json.loads(text, parse_constant=_reject_constant)
-        except json.JSONDecodeError as error:
+        except ValueError as error:  # JSONDecodeError, or an integer of too many digits
             raise _BadLine(f"not valid JSON ({error})") from None
         except RecursionError:
             raise _BadLine("JSON nested too deeply") from None

@@ -56,7 +56,14 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, cap
                 raise SketchFileError(
                     path, "decompressed size differs from the size the archive declares", where
                 )
-    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, ValueError) as error:
+    except (
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        RuntimeError,
+        ValueError,
+        NotImplementedError,
+    ) as error:
         raise SketchFileError(
             path, f"cannot decompress ({error}); the file is truncated or corrupt", where
         ) from None

@@ -37,6 +37,8 @@ _MAX_ITEMSIZE = 1 << 20
 class _ArrayTypeToken:
     """Stands for ``numpy.ndarray`` inside the pickle; deliberately not callable."""
 
+    __slots__ = ()  # no attributes, so a pickle's BUILD cannot alter the shared token
+
     def __repr__(self) -> str:
         return "<numpy.ndarray (restricted)>"
 

@@ -1,0 +1,203 @@
+"""Training and embedding throughput of a method's presets, with model FLOPs utilisation.
+
+For each preset: real batches from a store (the QuickDraw mini set by default) prepared exactly
+as ``sketchssl train`` prepares them (same preprocessing, same length-bucketed sampler), then
+
+* training sketches/s: forward + backward + Adam step, after warm-up steps;
+* embedding sketches/s: ``embed`` under ``no_grad`` in eval mode;
+* model FLOPs utilisation (MFU): FLOPs of the measured steps (counted by
+  ``torch.utils.flop_counter.FlopCounterMode`` on the same batches) per second, divided by the
+  machine's matrix-product peak measured in the same run (best of several float32 matmuls);
+  data loading is included in neither.
+
+Usage::
+
+    python benchmarks/train_bench.py sketch_bert [--presets tiny,paper] [--steps 20]
+        [--data STORE] [--out benchmarks/results/train_bench_sketch_bert.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import sketchssl.methods  # noqa: F401  (registers the methods)
+from sketchssl.data.build import build_store
+from sketchssl.data.store import SketchStore
+from sketchssl.methods import build_method
+from sketchssl.train.config import load_run_config
+from sketchssl.train.data import make_dataset
+from sketchssl.train.module import build_optimizer
+from sketchssl.train.sampler import StepSeededBatchSampler
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("SKETCHSSL_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
+    """Best float32 matrix-product rate of this machine (FLOP/s), measured now."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def collate(dataset, positions: list[int]) -> dict[str, torch.Tensor]:
+    items = [dataset[p] for p in positions]
+    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+def bench_preset(method: str, preset: str, store: SketchStore, steps: int, warmup: int) -> dict:
+    config = load_run_config(method, preset, [f"data.store={store.path}"])
+    torch.manual_seed(0)
+    model = build_method(method, vars(config.model))
+    dataset = make_dataset(config.data, store, "train")
+    batch_size = config.data.batch_size
+    sampler = StepSeededBatchSampler(
+        len(dataset),
+        batch_size,
+        seed=0,
+        lengths=store.lengths[dataset.indices] if config.data.bucket_by_length else None,
+    )
+    batches = [collate(dataset, sampler.batch_at(step)) for step in range(warmup + steps)]
+    optimizer = build_optimizer(model.parameters(), config.optim)
+
+    def train_step(batch: dict[str, torch.Tensor]) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        model.loss(batch)["loss"].backward()
+        optimizer.step()
+
+    model.train()
+    for batch in batches[:warmup]:
+        train_step(batch)
+    start = time.perf_counter()
+    for batch in batches[warmup:]:
+        train_step(batch)
+    train_seconds = time.perf_counter() - start
+    with FlopCounterMode(display=False) as counter:
+        for batch in batches[warmup:]:
+            model.loss(batch)["loss"].backward()
+    train_flops = counter.get_total_flops()
+
+    model.eval()
+    with torch.no_grad():
+        model.embed(batches[0])
+        start = time.perf_counter()
+        for batch in batches[warmup:]:
+            model.embed(batch)
+        embed_seconds = time.perf_counter() - start
+        with FlopCounterMode(display=False) as counter:
+            for batch in batches[warmup:]:
+                model.embed(batch)
+        embed_flops = counter.get_total_flops()
+    sketches = steps * batch_size
+    mean_length = float(np.mean([b["mask"].sum(1).float().mean() for b in batches[warmup:]]))
+    return {
+        "method": method,
+        "preset": preset,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "batch_size": batch_size,
+        "steps": steps,
+        "mean_points_per_sketch": mean_length,
+        "train_sketches_per_s": sketches / train_seconds,
+        "train_seconds_per_step": train_seconds / steps,
+        "train_model_flops_per_s": train_flops / train_seconds,
+        "embed_sketches_per_s": sketches / embed_seconds,
+        "embed_model_flops_per_s": embed_flops / embed_seconds,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("method")
+    parser.add_argument("--presets", default="tiny,paper")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="a SketchStore (default: build one from the QuickDraw mini .npz files)",
+    )
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    out = args.out or REPO / "benchmarks" / "results" / f"train_bench_{args.method}.json"
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.data is None:
+            source = default_data_dir() / "quickdraw_sketchrnn_mini"
+            if not source.is_dir():
+                print(
+                    f"error: {source} not found; pass --data or set SKETCHSSL_DATA", file=sys.stderr
+                )
+                return 2
+            store_path = Path(tmp) / "mini.store"
+            build_store(sorted(source.glob("*.npz")), store_path, progress=False)
+        else:
+            store_path = args.data
+        store = SketchStore.open(store_path)
+        peak = matmul_peak()
+        rows = []
+        for preset in args.presets.split(","):
+            row = bench_preset(args.method, preset, store, args.steps, args.warmup)
+            row["train_mfu"] = row["train_model_flops_per_s"] / peak
+            row["embed_mfu"] = row["embed_model_flops_per_s"] / peak
+            rows.append(row)
+
+    report = {
+        "command": "python benchmarks/train_bench.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "matmul_peak_gflops": peak / 1e9,
+        },
+        "rows": rows,
+    }
+    print(
+        f"matrix-product peak (float32, measured now): {peak / 1e9:.1f} GFLOP/s, "
+        f"{torch.get_num_threads()} threads"
+    )
+    header = (
+        f"{'preset':<8}{'params':>12}{'batch':>7}{'train sk/s':>12}{'s/step':>9}"
+        f"{'train MFU':>11}{'embed sk/s':>12}{'embed MFU':>11}"
+    )
+    print(header)
+    for row in rows:
+        print(
+            f"{row['preset']:<8}{row['parameters']:>12,}{row['batch_size']:>7}"
+            f"{row['train_sketches_per_s']:>12.1f}{row['train_seconds_per_step']:>9.3f}"
+            f"{row['train_mfu']:>10.1%}{row['embed_sketches_per_s']:>12.1f}{row['embed_mfu']:>10.1%}"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(temporary, out)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""``sketchssl eval``: kNN, linear probe and retrieval of a checkpoint, with baselines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``eval`` to ``app``."""
+
+    @app.command("eval", no_args_is_help=True)
+    def eval_command(
+        checkpoint: Path = typer.Argument(..., help="A *.ckpt written by sketchssl train."),
+        data: Path = typer.Option(..., "--data", "-d", help="Labelled SketchStore."),
+        out: Path = typer.Option(..., "--out", "-o", help="Report folder."),
+        split: str = typer.Option("test", "--split", help="Query split (gallery = train)."),
+        baseline: list[str] = typer.Option(
+            None, "--baseline", help="random-init and/or pixels (repeat the option)."
+        ),
+        plot: Path = typer.Option(None, "--plot", help="Write a 2-D t-SNE map of the queries."),
+        batch_size: int = typer.Option(128, "--batch-size"),
+        device: str = typer.Option("cpu", "--device"),
+        seed: int = typer.Option(0, "--seed"),
+        max_gallery: int = typer.Option(None, "--max-gallery", help="Subsample the gallery."),
+    ) -> None:
+        """Evaluate a checkpoint's representation: kNN, linear probe, retrieval."""
+        import sketchssl.methods  # noqa: F401  (registers the methods)
+        from sketchssl.eval.representation import (
+            RepresentationEval,
+            evaluate_checkpoint,
+            print_results,
+        )
+
+        results = evaluate_checkpoint(
+            RepresentationEval(
+                checkpoint=checkpoint,
+                store=data,
+                out=out,
+                split=split,
+                baselines=tuple(baseline or ()),
+                batch_size=batch_size,
+                device=device,
+                seed=seed,
+                plot=plot,
+                max_gallery=max_gallery,
+            )
+        )
+        typer.echo(print_results(results))
+        typer.echo(
+            f"report: {out}/metrics.md, {out}/metrics.json" + (f", map {plot}" if plot else "")
+        )

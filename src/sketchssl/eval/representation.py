@@ -1,0 +1,199 @@
+"""``sketchssl eval``: the representation suite for a trained checkpoint.
+
+Embeds the gallery (the store's train split) and the queries (``split``, test by default) with
+the checkpoint's own preprocessing, then reports kNN, linear probe and retrieval for the trained
+encoder and, on request, for two baselines side by side: the same architecture untrained
+(``random-init``, built from the same config with the evaluation seed) and raw 32x32 rendered
+pixels (``pixels``). Labels are read only here, never during pre-training.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from sketchssl.data.store import SketchStore
+from sketchssl.errors import ConfigError
+from sketchssl.eval.baselines import embed_dataset, pixel_embeddings
+from sketchssl.eval.metrics import evaluate_embeddings, protocol_description
+from sketchssl.eval.report import format_gains, format_table, write_report
+from sketchssl.methods.checkpoint import load_method
+from sketchssl.render.views import SketchDataset
+
+__all__ = ["BASELINES", "RepresentationEval", "classifier_accuracy", "evaluate_checkpoint"]
+
+BASELINES = ("random-init", "pixels")
+
+
+@dataclass
+class RepresentationEval:
+    """Options of one ``sketchssl eval`` run.
+
+    Attributes:
+        checkpoint: a ``*.ckpt`` from ``sketchssl train``.
+        store: the SketchStore to evaluate on (labelled).
+        out: the report folder.
+        split: query split; the gallery is always ``train``.
+        baselines: any of ``random-init`` and ``pixels``.
+        batch_size: embedding batch size.
+        device: where the encoder runs.
+        seed: seed of the probe and of the random-init baseline.
+        plot: path of a 2-D embedding map of the queries (None = no map).
+        max_gallery: embed at most this many train sketches (None = all), for quick looks.
+    """
+
+    checkpoint: Path
+    store: Path
+    out: Path
+    split: str = "test"
+    baselines: Sequence[str] = ()
+    batch_size: int = 128
+    device: str = "cpu"
+    seed: int = 0
+    plot: Path | None = None
+    max_gallery: int | None = None
+    num_workers: int = 0
+    command: str = field(
+        default_factory=lambda: shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    )
+
+
+def _dataset(
+    store: SketchStore, data: dict[str, Any], split: str, scale: float | None
+) -> SketchDataset:
+    return SketchDataset(
+        store,
+        split=split,
+        views=tuple(data.get("views", ("sequence",))),
+        max_len=int(data.get("max_len", 250)),
+        normalization=data.get("normalization", "std"),
+        scale=scale,
+        raster_size=int(data.get("raster_size", 64)),
+        raster_line_width=float(data.get("raster_line_width", 1.5)),
+        start_token=bool(data.get("start_token", False)),
+        bbox_factor=float(data.get("bbox_factor", 10.0)),
+        clamp_limit=float(data.get("clamp_limit", 1000.0)),
+    )
+
+
+def classifier_accuracy(
+    model: torch.nn.Module, dataloader: DataLoader, device: torch.device
+) -> dict[str, float]:
+    """Top-1 / top-5 accuracy of a classifier's own head (``model.logits``) on labelled batches."""
+    model.eval()
+    hits1 = hits5 = total = 0
+    with torch.no_grad():
+        for batch in dataloader:
+            batch = {key: value.to(device) for key, value in batch.items()}
+            labels = batch["label"]
+            logits = model.logits(batch)  # (B, C)
+            top = logits.topk(min(5, logits.shape[1]), dim=1).indices  # (B, 5)
+            hits1 += int((top[:, 0] == labels).sum())
+            hits5 += int((top == labels[:, None]).any(dim=1).sum())
+            total += len(labels)
+    return {"classifier_top1": hits1 / max(total, 1), "classifier_top5": hits5 / max(total, 1)}
+
+
+def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, float]]:
+    """Run the suite and write ``metrics.json`` / ``metrics.md`` (and the map) into ``out``.
+
+    Returns:
+        Row name (``pretrained``, ``random_init``, ``pixels``) -> metrics.
+    """
+    unknown = [name for name in options.baselines if name not in BASELINES]
+    if unknown:
+        raise ConfigError(f"unknown baseline(s) {unknown}: choose from {', '.join(BASELINES)}")
+    started = time.perf_counter()
+    method, run_config = load_method(options.checkpoint)
+    device = torch.device(options.device)
+    store = SketchStore.open(options.store)
+    data = dict(run_config.get("data", {}))
+    gallery = _dataset(store, data, "train", None)
+    if options.max_gallery is not None and options.max_gallery < len(gallery):
+        # A seeded subset keeps the class mix of the whole split.
+        generator = torch.Generator().manual_seed(options.seed)
+        keep = torch.randperm(len(gallery), generator=generator)[: options.max_gallery]
+        gallery.indices = gallery.indices[keep.sort().values.numpy()]
+    queries = _dataset(store, data, options.split, gallery.scale)
+    if len(queries) == 0:
+        raise ConfigError(f"{options.store}: the {options.split!r} split is empty")
+
+    def loader(dataset: SketchDataset) -> DataLoader:
+        return DataLoader(
+            dataset, batch_size=options.batch_size, shuffle=False, num_workers=options.num_workers
+        )
+
+    def evaluate_model(model: torch.nn.Module) -> tuple[dict[str, float], torch.Tensor]:
+        model.to(device)
+        train_x, train_y = embed_dataset(model, loader(gallery), device)
+        test_x, test_y = embed_dataset(model, loader(queries), device)
+        metrics = evaluate_embeddings(
+            train_x, train_y, test_x, test_y, seed=options.seed, num_classes=len(store.class_names)
+        )
+        if hasattr(model, "logits"):  # a fine-tuned classifier: its own head on the queries
+            metrics.update(classifier_accuracy(model, loader(queries), device))
+        return metrics, test_x
+
+    results: dict[str, dict[str, float]] = {}
+    results["pretrained"], query_embeddings = evaluate_model(method)
+    if "random-init" in options.baselines:
+        from sketchssl.methods.registry import build_method
+
+        torch.manual_seed(options.seed)
+        untrained = build_method(run_config["method"], run_config.get("model", {}))
+        results["random_init"], _ = evaluate_model(untrained)
+    if "pixels" in options.baselines:
+        train_sketches = [store[int(i)] for i in gallery.indices]
+        test_sketches = [store[int(i)] for i in queries.indices]
+        train_labels = torch.as_tensor(store.labels[gallery.indices].astype("int64"))
+        test_labels = torch.as_tensor(store.labels[queries.indices].astype("int64"))
+        results["pixels"] = evaluate_embeddings(
+            pixel_embeddings(train_sketches),
+            train_labels,
+            pixel_embeddings(test_sketches),
+            test_labels,
+            seed=options.seed,
+            num_classes=len(store.class_names),
+        )
+    meta = {
+        "checkpoint": str(options.checkpoint),
+        "method": run_config.get("method"),
+        "data": str(options.store),
+        "gallery": f"train split, {len(gallery)} sketches",
+        "queries": f"{options.split} split, {len(queries)} sketches",
+        "classes": len(store.class_names),
+        "protocol": protocol_description(),
+        "pixels_baseline": "32x32 render, line width 1 px, ink = 1, flattened",
+        "random_init_baseline": f"same architecture and config, torch seed {options.seed}",
+        "device": str(device),
+        "seconds": round(time.perf_counter() - started, 1),
+        "commands": [options.command],
+    }
+    write_report(options.out, results, meta)
+    if options.plot is not None:
+        from sketchssl.eval.embedding_map import plot_embedding_map
+
+        query_sketches = [store[int(i)] for i in queries.indices]
+        plot_embedding_map(
+            query_embeddings.numpy(),
+            store.labels[queries.indices],
+            store.class_names,
+            options.plot,
+            sketches=query_sketches,
+            seed=options.seed,
+            title=f"{run_config.get('method')}: {options.split} embeddings",
+        )
+    return results
+
+
+def print_results(results: dict[str, dict[str, float]]) -> str:
+    """The terminal table and the gain lines."""
+    return format_table(results) + "\n" + format_gains(results)

@@ -1,0 +1,95 @@
+"""Reading sketchssl checkpoints safely and rebuilding the method they hold.
+
+Checkpoints load with ``torch.load(weights_only=True)``: a file holding pickled objects beyond
+tensors and plain containers is refused, never executed. Every checkpoint ``sketchssl train``
+writes carries ``{"sketchssl": {"method", "config", "version"}}``, so it rebuilds its own model.
+No Lightning import here: evaluation and plain-PyTorch users read checkpoints too.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sketchssl.errors import ConfigError, SketchFileError, UnsafeFileError
+
+__all__ = ["read_checkpoint", "load_method", "method_state_dict"]
+
+
+def method_state_dict(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The method's own weights from a training checkpoint (the ``method.`` prefix removed)."""
+    prefix = "method."
+    return {
+        key[len(prefix) :]: value
+        for key, value in checkpoint["state_dict"].items()
+        if key.startswith(prefix)
+    }
+
+
+def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``) with clear errors.
+
+    Raises:
+        SketchFileError: missing, truncated or not a torch checkpoint.
+        UnsafeFileError: it holds pickled objects beyond tensors and plain containers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SketchFileError(path, "checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UnsafeFileError(
+            path,
+            "refused: the checkpoint holds pickled objects that weights_only loading does not "
+            f"allow ({str(error).splitlines()[0][:200]}). Only load checkpoints you trust.",
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        raise SketchFileError(
+            path, f"not a readable checkpoint (truncated or corrupted?): {error}"
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise SketchFileError(path, "not a sketchssl / Lightning checkpoint (no state_dict)")
+    return checkpoint
+
+
+def load_method(
+    path: str | os.PathLike[str], *, expect: str | tuple[str, ...] | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Rebuild the method saved in a sketchssl checkpoint and load its weights.
+
+    Args:
+        path: a ``*.ckpt`` written by ``sketchssl train``.
+        expect: method name(s) the caller can use; another method is a clear error.
+
+    Returns:
+        ``(method in eval mode on the CPU, run configuration dict)``.
+    """
+    from sketchssl.methods.registry import build_method
+
+    checkpoint = read_checkpoint(path)
+    meta = checkpoint.get("sketchssl")
+    if not isinstance(meta, dict) or "method" not in meta:
+        raise SketchFileError(path, "not a sketchssl checkpoint (no 'sketchssl' metadata)")
+    name = meta["method"]
+    expected = (expect,) if isinstance(expect, str) else expect
+    if expected is not None and name not in expected:
+        raise ConfigError(
+            f"{path} is a {name!r} checkpoint, but this needs one of: {', '.join(expected)}"
+        )
+    run_config = meta.get("config", {})
+    method = build_method(name, run_config.get("model", {}))
+    missing, unexpected = method.load_state_dict(method_state_dict(checkpoint), strict=False)
+    if missing or unexpected:
+        raise SketchFileError(
+            path,
+            f"weights do not fit the {name!r} model built from its own config "
+            f"(missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]})",
+        )
+    method.eval()
+    return method, run_config

@@ -1,0 +1,404 @@
+"""sketch-rnn: a sequence-to-sequence VAE over stroke-5 sketches (Ha & Eck).
+
+- [0] Ha, Eck, "A Neural Representation of Sketch Drawings", ICLR 2018,
+  https://arxiv.org/abs/1704.03477; reference code magenta ``magenta/models/sketch_rnn``
+  (``model.py``: ``get_default_hparams``, ``encoder``, ``build_model``;
+  ``sketch_rnn_train.py``: the learning-rate and KL-weight schedules).
+
+Encoder: a bidirectional LSTM over the sketch's stroke-5 rows (the start token excluded), read to
+each sketch's own length; the two last hidden states, concatenated, give ``mu`` and
+``log sigma^2`` (linear maps initialised with std 0.001). ``z = mu + sigma * eps``.
+Decoder: :class:`~sketchssl.nn.decoder.MixtureDecoder` reading ``[S_{t-1}, z]``.
+
+Loss, as the magenta code computes it (checked against ``model.py`` / ``sketch_rnn_train.py``):
+
+* ``recon = L_s + L_p`` (:func:`~sketchssl.nn.mixture.reconstruction_loss`), both divided by
+  ``Nmax * batch`` where ``Nmax`` is the batch's padded length (``data.max_len``);
+* ``kl = -0.5 * mean(1 + log sigma^2 - mu^2 - sigma^2)``, the mean taken over the batch **and the
+  latent dimensions** (magenta's ``reduce_mean``), then floored at ``kl_tolerance`` (0.2);
+* ``loss = recon + w_t * max(kl, kl_tolerance)`` with
+  ``w_t = kl_weight - (kl_weight - kl_weight_start) * kl_decay_rate ** t`` (0.01 rising toward
+  0.5). The paper writes ``w_KL * eta_t`` with ``eta_t = 1 - (1 - 0.01) 0.99995^t``; the code,
+  followed here, anneals the weight itself from 0.01 to 0.5.
+
+The training step ``t`` comes from ``batch["step"]`` when the batch has it; otherwise from the
+model's own counter, the buffer ``training_steps``, which each ``loss`` call in training mode
+advances by one. It is part of the state dict, so checkpoints resume the annealing where it was
+(the training layer does not pass the step to methods).
+
+Differences from magenta that the training layer imposes: it clips the global gradient norm
+(magenta clips each gradient value to ``+-grad_clip``), and sketch-rnn's augmentations
+(``random_scale_factor`` 0.15, ``augment_stroke_prob`` 0.1) are not applied by the data module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from sketchssl.errors import ConfigError, SketchFormatError
+from sketchssl.methods.base import SketchMethod, require_keys
+from sketchssl.methods.registry import register_method
+from sketchssl.nn.decoder import START_POINT, MixtureDecoder
+from sketchssl.nn.mixture import reconstruction_loss
+from sketchssl.nn.rnn import CELL_TYPES, make_cell, reverse_padded
+
+__all__ = ["SketchRNNConfig", "SketchRNNEncoder", "SketchRNN", "kl_divergence"]
+
+
+@dataclass
+class SketchRNNConfig:
+    """sketch-rnn hyper-parameters; defaults are magenta's ``get_default_hparams``.
+
+    Attributes:
+        encoder_size: units of each encoder direction (``enc_rnn_size``).
+        decoder_size: decoder units (``dec_rnn_size``).
+        latent_size: width of ``z`` (``z_size``).
+        num_mixtures: Gaussian mixture components ``M`` (``num_mixture``).
+        encoder_cell: ``lstm``, ``layer_norm`` or ``hyper`` (``enc_model``).
+        decoder_cell: ``lstm``, ``layer_norm`` or ``hyper`` (``dec_model``).
+        recurrent_dropout: drop probability of the cell candidate while training, encoder and
+            decoder (magenta keeps 0.9, so 0.1). 0 lets the ``lstm`` cell run fused (faster).
+        hyper_size: hyper LSTM units of a ``hyper`` cell (magenta 256).
+        hyper_embedding_size: hyper embedding width of a ``hyper`` cell (magenta 32).
+        kl_weight: final KL weight.
+        kl_weight_start: KL weight at step 0.
+        kl_decay_rate: per-step factor of the KL-weight annealing.
+        kl_tolerance: the KL term is floored at this (no gradient below it).
+        max_length: points :meth:`SketchRNN.generate` draws at most (``max_seq_len``).
+        trim_padding: in training, run the decoder only to the longest sketch of the batch plus
+            one end-of-sketch row. Faster on batches much shorter than ``data.max_len``; the
+            pen loss of the skipped end rows is then left out (the normaliser stays
+            ``Nmax * batch``). Evaluation with ``mask_pen_loss_in_eval`` always trims, exactly.
+        mask_pen_loss_in_eval: in eval mode count the pen loss on real rows only (magenta's
+            ``is_training=False``). magenta's own ``evaluate_model`` builds its eval model with
+            ``is_training=1``, i.e. unmasked: set False to compare with numbers it printed.
+        temperature: default sampling temperature of :meth:`SketchRNN.generate`.
+        variance_exponent: sampling variances are scaled by ``temperature ** variance_exponent``:
+            1 as the paper says, 2 as magenta's ``sample`` code does.
+    """
+
+    encoder_size: int = 256
+    decoder_size: int = 512
+    latent_size: int = 128
+    num_mixtures: int = 20
+    encoder_cell: str = "lstm"
+    decoder_cell: str = "lstm"
+    recurrent_dropout: float = 0.1
+    hyper_size: int = 256
+    hyper_embedding_size: int = 32
+    kl_weight: float = 0.5
+    kl_weight_start: float = 0.01
+    kl_decay_rate: float = 0.99995
+    kl_tolerance: float = 0.2
+    max_length: int = 250
+    trim_padding: bool = False
+    mask_pen_loss_in_eval: bool = True
+    temperature: float = 1.0
+    variance_exponent: float = 1.0
+
+    def __post_init__(self) -> None:
+        for key in (
+            "encoder_size",
+            "decoder_size",
+            "latent_size",
+            "num_mixtures",
+            "hyper_size",
+            "hyper_embedding_size",
+            "max_length",
+        ):
+            if getattr(self, key) < 1:
+                raise ConfigError(
+                    f"config key {key!r} must be at least 1, got {getattr(self, key)}"
+                )
+        for key in ("encoder_cell", "decoder_cell"):
+            if getattr(self, key) not in CELL_TYPES:
+                raise ConfigError(
+                    f"config key {key!r} is {getattr(self, key)!r}: choose one of "
+                    f"{', '.join(CELL_TYPES)}"
+                )
+        if not 0.0 <= self.recurrent_dropout < 1.0:
+            raise ConfigError(
+                f"config key 'recurrent_dropout' must be in [0, 1), got {self.recurrent_dropout}"
+            )
+        if not 0.0 < self.kl_decay_rate <= 1.0:
+            raise ConfigError(
+                f"config key 'kl_decay_rate' must be in (0, 1], got {self.kl_decay_rate}"
+            )
+        for key in ("kl_weight", "kl_weight_start", "kl_tolerance"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"config key {key!r} must be >= 0, got {getattr(self, key)}")
+        if not self.temperature > 0:
+            raise ConfigError(f"config key 'temperature' must be positive, got {self.temperature}")
+
+
+def kl_divergence(mu: Tensor, log_variance: Tensor) -> Tensor:
+    """``KL(N(mu, sigma^2) || N(0, I))`` averaged over batch and latent dimensions (magenta)."""
+    return -0.5 * torch.mean(1.0 + log_variance - mu.pow(2) - log_variance.exp())
+
+
+class SketchRNNEncoder(nn.Module):
+    """Bidirectional RNN over stroke-5 rows -> ``(mu, log sigma^2)``.
+
+    Each direction stops at the sketch's own length: the forward direction's output at row
+    ``length - 1``, and the backward direction run over the sequence reversed within its length
+    (:func:`~sketchssl.nn.rnn.reverse_padded`), so padding never reaches the code.
+
+    Args:
+        hidden_size: units per direction.
+        latent_size: width of ``z``.
+        cell_type: ``lstm``, ``layer_norm`` or ``hyper``.
+        recurrent_dropout: drop probability of the cell candidate while training.
+        hyper_size: hyper LSTM units for ``hyper``.
+        hyper_embedding_size: hyper embedding width for ``hyper``.
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        latent_size: int,
+        cell_type: str = "lstm",
+        recurrent_dropout: float = 0.0,
+        hyper_size: int = 256,
+        hyper_embedding_size: int = 32,
+    ) -> None:
+        super().__init__()
+        options = {
+            "recurrent_dropout": recurrent_dropout,
+            "hyper_size": hyper_size,
+            "hyper_embedding_size": hyper_embedding_size,
+        }
+        self.forward_cell = make_cell(cell_type, 5, hidden_size, **options)
+        self.backward_cell = make_cell(cell_type, 5, hidden_size, **options)
+        self.mu = nn.Linear(2 * hidden_size, latent_size)
+        self.log_variance = nn.Linear(2 * hidden_size, latent_size)
+        for layer in (self.mu, self.log_variance):
+            nn.init.normal_(layer.weight, std=0.001)  # magenta: init_w='gaussian', 0.001
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, strokes: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Encode.
+
+        Args:
+            strokes: ``(B, T, 5)`` stroke-5 rows without the start token.
+            lengths: ``(B,)`` real rows per sketch, ``1 <= length <= T``.
+
+        Returns:
+            ``mu`` and ``log sigma^2``, each ``(B, Z)``.
+        """
+        last = (lengths - 1).to(strokes.device)[:, None, None]  # (B, 1, 1)
+        forward_out, _ = self.forward_cell.sequence(strokes)  # (B, T, H)
+        backward_out, _ = self.backward_cell.sequence(reverse_padded(strokes, lengths))
+        index = last.expand(-1, 1, forward_out.shape[2])
+        final = torch.cat(
+            [forward_out.gather(1, index)[:, 0], backward_out.gather(1, index)[:, 0]], dim=1
+        )  # (B, 2H)
+        return self.mu(final), self.log_variance(final)
+
+
+@register_method(
+    "sketch_rnn",
+    "sketch-rnn VAE: bi-LSTM encoder, autoregressive Gaussian-mixture decoder, annealed KL",
+)
+class SketchRNN(SketchMethod):
+    """sketch-rnn (Ha & Eck 2018) as a :class:`SketchMethod`.
+
+    Batches must come from a dataset built with ``start_token=True`` (``data.start_token:
+    true``) and, to follow the paper, ``normalization="std"``. ``embed`` returns ``mu``;
+    ``generate`` draws sketches from codes, from encoded sketches or from the prior.
+
+    Attributes:
+        generator: random source for ``eps`` and sampling; None (default) uses torch's global
+            generator, which the training layer re-seeds each step.
+
+    Examples:
+        >>> config = SketchRNNConfig(encoder_size=8, decoder_size=16, latent_size=4,
+        ...                          num_mixtures=2, recurrent_dropout=0.0)
+        >>> model = SketchRNN(config)
+        >>> strokes = torch.zeros(3, 11, 5); strokes[:, :, 4] = 1; strokes[:, 0] = torch.tensor(
+        ...     [0.0, 0, 1, 0, 0]); strokes[:, 1:4] = torch.tensor([0.5, 0.5, 1, 0, 0])
+        >>> mask = torch.zeros(3, 11, dtype=torch.bool); mask[:, :4] = True
+        >>> batch = {"strokes5": strokes, "mask": mask}
+        >>> sorted(model.loss(batch))
+        ['kl', 'kl_weight', 'loss', 'offset_loss', 'pen_loss', 'recon']
+        >>> model.embed(batch).shape, model.eval().generate(batch, max_len=6).shape
+        (torch.Size([3, 4]), torch.Size([3, 6, 5]))
+    """
+
+    config_class = SketchRNNConfig
+    config: SketchRNNConfig
+
+    def __init__(self, config: SketchRNNConfig | None = None) -> None:
+        super().__init__(config)
+        config = self.config
+        cell_options = {
+            "recurrent_dropout": config.recurrent_dropout,
+            "hyper_size": config.hyper_size,
+            "hyper_embedding_size": config.hyper_embedding_size,
+        }
+        self.encoder = SketchRNNEncoder(
+            config.encoder_size, config.latent_size, config.encoder_cell, **cell_options
+        )
+        self.decoder = MixtureDecoder(
+            config.latent_size,
+            config.decoder_size,
+            config.num_mixtures,
+            config.decoder_cell,
+            **cell_options,
+        )
+        # the KL annealing step; advanced by loss() in training mode, saved in checkpoints
+        self.register_buffer("training_steps", torch.zeros((), dtype=torch.long))
+        self.generator: torch.Generator | None = None
+
+    # ------------------------------------------------------------------ inputs
+    def inputs(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Checked ``strokes5 (B, Nmax + 1, 5)`` (with S0) and point counts ``(B,)``.
+
+        Raises:
+            SketchFormatError: missing keys, wrong shapes, no start token, or an empty sketch.
+        """
+        name = self.name or type(self).__name__
+        require_keys(batch, "strokes5", "mask", method=name)
+        strokes, mask = batch["strokes5"].float(), batch["mask"].bool()
+        if strokes.dim() != 3 or strokes.shape[-1] != 5 or strokes.shape[1] < 2:
+            raise SketchFormatError(
+                f"{name}: batch['strokes5'] must have shape (B, T, 5) with T >= 2, got "
+                f"{tuple(strokes.shape)}"
+            )
+        if tuple(mask.shape) != tuple(strokes.shape[:2]):
+            raise SketchFormatError(
+                f"{name}: batch['mask'] shape {tuple(mask.shape)} does not match strokes5 "
+                f"{tuple(strokes.shape[:2])}"
+            )
+        start = strokes.new_tensor(START_POINT)
+        if not torch.equal(strokes[:, 0], start.expand(strokes.shape[0], 5)):
+            raise SketchFormatError(
+                f"{name}: every sequence must begin with the start token (0, 0, 1, 0, 0); build "
+                "the data with start_token=True (data.start_token: true)"
+            )
+        lengths = mask.sum(dim=1) - 1  # (B,) points after S0
+        if (lengths < 1).any():
+            raise SketchFormatError(
+                f"{name}: sketch {int(torch.nonzero(lengths < 1)[0, 0])} of the batch has no "
+                "points; drop empty sketches from the store"
+            )
+        return strokes, lengths
+
+    def encode(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """``mu`` and ``log sigma^2`` ``(B, Z)`` of a batch."""
+        strokes, lengths = self.inputs(batch)
+        longest = int(lengths.max())
+        return self.encoder(strokes[:, 1 : 1 + longest], lengths)
+
+    # ------------------------------------------------------------------ objective
+    def kl_weight_at(self, step: int | Tensor) -> float:
+        """``kl_weight - (kl_weight - kl_weight_start) * kl_decay_rate ** step``."""
+        config = self.config
+        decay = config.kl_decay_rate ** float(step)
+        return config.kl_weight - (config.kl_weight - config.kl_weight_start) * decay
+
+    def sample_latent(self, mu: Tensor, log_variance: Tensor) -> Tensor:
+        """``z = mu + exp(log_variance / 2) * eps`` with ``eps`` from :attr:`generator`."""
+        device = self.generator.device if self.generator is not None else mu.device
+        noise = torch.randn(mu.shape, generator=self.generator, device=device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * log_variance) * noise.to(mu.device)
+
+    def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The objective ``recon + w_t * max(kl, kl_tolerance)``.
+
+        Also returned for logging: ``recon`` (``offset_loss`` + ``pen_loss``), ``kl`` (before
+        the floor) and ``kl_weight``.
+        """
+        strokes, lengths = self.inputs(batch)
+        batch_size, rows = strokes.shape[:2]
+        padded = rows - 1  # Nmax: the decoder's steps before any cut
+        longest = int(lengths.max())
+        mu, log_variance = self.encoder(strokes[:, 1 : 1 + longest], lengths)
+        z = self.sample_latent(mu, log_variance)
+
+        mask_pen = (not self.training) and self.config.mask_pen_loss_in_eval
+        steps = padded
+        if mask_pen or (self.training and self.config.trim_padding):
+            steps = min(padded, longest + 1)  # + 1: one end-of-sketch target row stays
+        decoder_inputs = strokes[:, :steps]  # (B, U, 5): S0, rows 0 .. U-2
+        targets = strokes[:, 1 : steps + 1]  # (B, U, 5)
+        params = self.decoder.mixture(self.decoder(decoder_inputs, z))
+        offset_loss, pen_loss = reconstruction_loss(
+            params, targets, mask_pen_padding=mask_pen, normaliser=batch_size * padded
+        )
+        recon = offset_loss + pen_loss
+        kl = kl_divergence(mu, log_variance)
+        step = batch.get("step")
+        if step is None:
+            step = self.training_steps
+        elif torch.is_tensor(step):
+            step = step.flatten()[0]
+        weight = self.kl_weight_at(int(step))
+        loss = recon + weight * torch.clamp(kl, min=self.config.kl_tolerance)
+        if self.training and "step" not in batch:
+            self.training_steps += 1
+        return {
+            "loss": loss,
+            "recon": recon.detach(),
+            "offset_loss": offset_loss.detach(),
+            "pen_loss": pen_loss.detach(),
+            "kl": kl.detach(),
+            "kl_weight": torch.tensor(weight),
+        }
+
+    def embed(self, batch: dict[str, Tensor]) -> Tensor:
+        """``(B, latent_size)``: the posterior mean ``mu``."""
+        return self.encode(batch)[0]
+
+    # ------------------------------------------------------------------ drawing
+    @torch.no_grad()
+    def generate(
+        self,
+        source: dict[str, Tensor] | Tensor | int,
+        temperature: float | None = None,
+        greedy: bool = False,
+        *,
+        max_len: int | None = None,
+        use_mean: bool = True,
+    ) -> Tensor:
+        """Draw stroke-5 sketches.
+
+        Call ``eval()`` first so recurrent dropout is off.
+
+        Args:
+            source: a batch (encode it, then decode: conditional reconstruction), a ``(B, Z)``
+                tensor of codes, or a count ``n`` (``z ~ N(0, I)``: unconditional samples).
+            temperature: sampling temperature; None uses ``config.temperature``.
+            greedy: take the most likely component and pen state and the component mean.
+            max_len: most points per sketch; None uses ``config.max_length``.
+            use_mean: for a batch, decode ``mu`` (as SP-gra2seq does) rather than a sample.
+
+        Returns:
+            ``(B, max_len, 5)`` stroke-5 without the start token; convert with
+            :func:`sketchssl.data.formats.stroke5_to_stroke3` (it stops at the first ``p3``).
+        """
+        if isinstance(source, dict):
+            mu, log_variance = self.encode(source)
+            z = mu if use_mean else self.sample_latent(mu, log_variance)
+        elif isinstance(source, int):
+            device = self.generator.device if self.generator is not None else self.device
+            z = torch.randn(
+                (source, self.config.latent_size), generator=self.generator, device=device
+            ).to(self.device)
+        else:
+            z = source.to(self.device, torch.float32)
+            if z.dim() != 2 or z.shape[1] != self.config.latent_size:
+                raise SketchFormatError(
+                    f"latent codes must have shape (B, {self.config.latent_size}), got "
+                    f"{tuple(z.shape)}"
+                )
+        return self.decoder.sample(
+            z,
+            max_len=max_len or self.config.max_length,
+            temperature=self.config.temperature if temperature is None else temperature,
+            greedy=greedy,
+            variance_exponent=self.config.variance_exponent,
+            generator=self.generator,
+        )
