@@ -197,6 +197,24 @@ def bench_torch_raster(sketches: list[np.ndarray], device: str, width: float) ->
     return rows
 
 
+def torch_vs_cpu_error(sketches: list[np.ndarray], width: float) -> list[dict]:
+    """Mean absolute difference between the torch rasteriser and render_strokes (in /255)."""
+    rows = []
+    for size in (64, 256):
+        ours = rasterize_strokes(sketches, size=size, line_width=width).numpy()  # ink in [0, 1]
+        reference = np.stack([render_strokes(s, size=size, line_width=width) for s in sketches])
+        reference_ink = 1.0 - reference.astype(np.float64) / 255.0
+        rows.append(
+            {
+                "size": size,
+                "sketches": len(sketches),
+                "mean_abs_error_per_255": float(np.abs(ours - reference_ink).mean() * 255.0),
+                "ink_ratio_torch_over_cpu": float(ours.sum() / reference_ink.sum()),
+            }
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -221,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     sketches = list(load_sketchrnn_npz(all_path)["train"][: args.raster_sketches])
     raster = bench_cpu_raster(sketches, size=256, width=2.0)
     torch_rows = bench_torch_raster(sketches, "cpu", width=2.0)
+    agreement = torch_vs_cpu_error(sketches[:128], width=2.0)
     if torch.cuda.is_available():
         torch_rows += bench_torch_raster(sketches, "cuda", width=2.0)
 
@@ -236,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         "store_random_access": store,
         "cpu_raster_256px_width2": raster,
         "torch_raster": torch_rows,
+        "torch_vs_cpu_raster": agreement,
     }
     print(f"store random access over {store['sketches']} sketches ({store['accesses']} reads)")
     print(f"  build {store['build_seconds']:.2f} s")
@@ -260,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {row['device']:<5} {row['size']:>4} px  batch {row['batch']:>3}  "
             f"{row['sketches_per_s']:>10,.0f} sketches/s"
+        )
+    for row in agreement:
+        print(
+            f"  torch vs render_strokes at {row['size']} px: mean abs error "
+            f"{row['mean_abs_error_per_255']:.2f}/255, ink ratio {row['ink_ratio_torch_over_cpu']:.3f}"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     temporary = args.out.with_suffix(".json.tmp")

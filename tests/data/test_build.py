@@ -213,12 +213,12 @@ def test_existing_store_needs_overwrite_and_is_replaced(tmp_path):
 
 
 def test_replace_without_atomic_exchange(tmp_path, monkeypatch):
-    from sketchssl.data import build
+    from sketchssl.data import folder_swap
 
     make_sources(tmp_path)
     out = tmp_path / "store"
     build_store([tmp_path / "cat.npz"], out, workers=1, progress=False)
-    monkeypatch.setattr(build, "_exchange", lambda first, second: False)
+    monkeypatch.setattr(folder_swap, "_exchange", lambda first, second: False)
     build_store([tmp_path / "bus.npz"], out, workers=1, overwrite=True, progress=False)
     assert SketchStore.open(out).class_names == ["bus"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bus.npz", "cat.npz", "store"]

@@ -1,4 +1,5 @@
-"""``sketchssl sample``: draw with a checkpoint (Sketch-BERT: gestalt completion)."""
+"""``sketchssl sample``: draw with a checkpoint (Sketch-BERT: gestalt completion; sketch-rnn:
+prior samples, reconstructions, latent interpolation)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,18 @@ def register(app: typer.Typer) -> None:
             0.7, "--keep-prob", help="Sketch-BERT: share of points / pen states left visible."
         ),
         seed: int = typer.Option(0, "--seed"),
+        interpolate: bool = typer.Option(
+            False, "--interpolate", help="sketch-rnn: latent strip between two --data sketches."
+        ),
+        temperature: float = typer.Option(
+            None, "--temperature", help="sketch-rnn: sampling temperature (prior 1, else 0.24)."
+        ),
     ) -> None:
-        """Sketch-BERT: masked input / gestalt completion / original, one column per sketch."""
+        """Sketch-BERT: masked input / gestalt completion / original, one column per sketch.
+
+        sketch-rnn: without --data, samples from the prior (z ~ N(0, I)); with --data, original
+        over reconstruction rows; with --interpolate, a latent interpolation strip.
+        """
         import sketchssl.methods  # noqa: F401  (registers the methods)
         from sketchssl.data.store import SketchStore
         from sketchssl.errors import ConfigError
@@ -48,5 +59,16 @@ def register(app: typer.Typer) -> None:
             )
             save_gestalt_figure(rows, out)
             typer.echo(f"wrote {out}: masked input / completion / original for {n} sketches")
+            return
+        from sketchssl.eval.generation import can_draw, sample_figure
+
+        if can_draw(method):
+            typer.echo(
+                sample_figure(
+                    method, run_config, out, store=SketchStore.open(data) if data else None,
+                    count=n, split=split, interpolate=interpolate, temperature=temperature,
+                    seed=seed,
+                )
+            )
             return
         raise ConfigError(f"sketchssl sample does not support {method.name!r} checkpoints yet")

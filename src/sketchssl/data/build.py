@@ -13,8 +13,6 @@ Records whose source fixes no split (ndjson, ``.bin``, doodles) get one from a h
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import hashlib
 import json
@@ -32,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from sketchssl import __version__
+from sketchssl.data.folder_swap import clean_stale_builds, fsync_path, install_folder
 from sketchssl.data.records import ReadStats
 from sketchssl.data.store import (
     FORMAT_NAME,
@@ -41,7 +40,6 @@ from sketchssl.data.store import (
     SPLIT_NAMES,
     SketchStore,
     file_sha256,
-    pending_build_folders,
 )
 from sketchssl.errors import SketchFileError, SketchFormatError, StoreError
 
@@ -304,76 +302,6 @@ def _as_int16(strokes: object, where: str) -> np.ndarray:
 # ------------------------------------------------------------------------------------- writing
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _clean_stale(out: Path) -> None:
-    """Remove what dead builds left beside ``out``; refuse when a live build is running."""
-    for folder in pending_build_folders(out):
-        try:
-            pid = int(folder.name.rsplit("-", 2)[-2])
-        except (IndexError, ValueError):
-            pid = -1
-        if pid > 0 and pid != os.getpid() and _pid_alive(pid):
-            raise StoreError(
-                f"{out}: another build of this store is running (process {pid}, folder "
-                f"{folder.name}); wait for it to finish"
-            )
-        if folder.name.startswith(f".{out.name}.old-") and not out.exists():
-            # A replace died between its two renames: the old store is the one to restore.
-            os.replace(folder, out)
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Atomically swap two paths with renameat2(RENAME_EXCHANGE); False where unsupported."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
-    if result == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM):
-        return False
-    raise OSError(code, os.strerror(code), str(second))
-
-
-def _install(tmp: Path, out: Path, tag: str) -> None:
-    """Move the finished ``tmp`` folder to ``out``, replacing an old store without a gap."""
-    if not out.exists():
-        os.replace(tmp, out)
-    elif _exchange(tmp, out):
-        shutil.rmtree(tmp)  # tmp now holds the old store
-    else:
-        old = out.with_name(f".{out.name}.old-{tag}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old)
-    _fsync_path(out.parent if str(out.parent) else Path("."))
-
-
 def _save_array(folder: Path, name: str, array: np.ndarray) -> dict[str, Any]:
     file = folder / f"{name}.npy"
     with open(file, "wb") as handle:
@@ -470,7 +398,7 @@ def build_store(
         )
     if max_len is not None and max_len < 1:
         raise StoreError(f"max_len must be at least 1, got {max_len}")
-    _clean_stale(out)  # may restore a store an interrupted replace had moved aside
+    clean_stale_builds(out)  # may restore a store an interrupted replace had moved aside
     if out.exists():
         if not overwrite:
             raise StoreError(f"{out} already exists; pass overwrite=True (--force) to replace it")
@@ -486,8 +414,8 @@ def build_store(
         report = _build_into(
             tmp, out, source_list, workers, skip_bad, ratios, split_seed, max_len, progress
         )
-        _fsync_path(tmp)
-        _install(tmp, out, tag)
+        fsync_path(tmp)
+        install_folder(tmp, out, tag)
     except OSError as error:
         shutil.rmtree(tmp, ignore_errors=True)
         if error.errno in _DISK_FULL:

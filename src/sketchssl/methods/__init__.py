@@ -9,7 +9,12 @@ Models and losses here import only torch (never Lightning), so a plain PyTorch l
 """
 
 # importing a method module registers its methods
-from sketchssl.methods import sketch_bert, sketch_rnn, transform_prediction  # noqa: F401
+from sketchssl.methods import (  # noqa: F401
+    sketch_a_net,
+    sketch_bert,
+    sketch_rnn,
+    transform_prediction,
+)
 from sketchssl.methods.base import SketchMethod
 from sketchssl.methods.registry import (
     build_config,

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import logging
 import os
 import signal
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,17 @@ from sketchssl.train.data import SketchDataModule
 from sketchssl.train.module import MethodModule
 
 __all__ = ["TrainResult", "train", "resolve_config", "RUN_CONFIG_FILE", "LAST_CHECKPOINT"]
+
+class _DropAdvertising(logging.Filter):
+    """Lightning prints a cloud-logging advertisement at every start; it is noise here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdvertising())
+# A deprecation inside Lightning's own pytree helper, not in our code.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 RUN_CONFIG_FILE = "config.yaml"
 LAST_CHECKPOINT = "last.ckpt"

@@ -1,0 +1,103 @@
+"""``sketchssl heal``: corrupted / healed / original rows, and the Rec / Ret report.
+
+Corruption: patch masking at ``--mask`` from a fixed mask table (``--mask-table FILE``, an
+``.npy`` of uniforms, one row per sketch of the split; by default one made from ``--seed``).
+Patch-input methods read the masked canvas. Sequence-input methods (sketch-rnn) read no image:
+for them the same masked squares delete the points inside them
+(:func:`sketchssl.render.patch_view.corrupt_sequence`), and the command says so; their numbers
+are point-level healing, not comparable one to one with patch-input methods.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+SEQUENCE_NOTE = (
+    "note: {name} reads no image: its corrupted input is the sequence with the points inside the "
+    "masked squares deleted (point-level corruption). Canvas healing needs a patch-input method."
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``heal`` to ``app``."""
+
+    @app.command("heal", no_args_is_help=True)
+    def heal_command(
+        checkpoint: Path = typer.Argument(..., help="A generative *.ckpt (sketch_rnn, ...)."),
+        data: Path = typer.Option(..., "--data", "-d", help="Labelled SketchStore."),
+        out: Path = typer.Option(None, "--out", "-o", help="Figure (.png or .svg)."),
+        mask: float = typer.Option(0.3, "--mask", help="Patch masking probability (0 .. 1)."),
+        mask_table: Path = typer.Option(
+            None, "--mask-table", help="Uniforms (.npy), one row per sketch of the split."
+        ),
+        n: int = typer.Option(8, "--n", help="Sketches in the figure."),
+        split: str = typer.Option("test", "--split"),
+        report: Path = typer.Option(None, "--report", help="Write Rec / Ret into this folder."),
+        judge: Path = typer.Option(None, "--judge", help="A sketch_a_net *.ckpt for Rec."),
+        limit: int = typer.Option(None, "--limit", help="Report on the first N sketches only."),
+        temperature: float = typer.Option(0.24, "--temperature", help="SP-gra2seq: 0.24."),
+        greedy: bool = typer.Option(False, "--greedy", help="Most likely point at each step."),
+        max_len: int = typer.Option(None, "--max-len", help="Most generated points."),
+        both_directions: bool = typer.Option(
+            False, "--both-directions", help="Ret also original -> generated (Lmser-pix2seq)."
+        ),
+        seed: int = typer.Option(0, "--seed"),
+    ) -> None:
+        """Heal masked test sketches; draw corrupted / healed / original rows, report Rec / Ret."""
+        import sketchssl.methods  # noqa: F401  (registers the methods)
+        from sketchssl.data.store import SketchStore
+        from sketchssl.errors import ConfigError
+        from sketchssl.eval.generation import can_draw, healing_rows, save_rows
+        from sketchssl.eval.healing import (
+            DIRECTIONS,
+            HealingEval,
+            evaluate_healing,
+            write_healing_report,
+        )
+        from sketchssl.methods.checkpoint import load_method
+        from sketchssl.render.patches import load_mask_table
+
+        if out is None and report is None:
+            raise ConfigError("nothing to do: pass -o FIGURE and / or --report DIR")
+        if not 0.0 <= mask <= 1.0:
+            raise ConfigError(f"--mask {mask} must be in [0, 1]")
+        if judge is None and report is not None:
+            raise ConfigError("--report needs --judge CKPT (a sketch_a_net checkpoint) for Rec")
+        method, run_config = load_method(checkpoint)
+        if not can_draw(method):
+            raise ConfigError(f"{checkpoint} is a {method.name!r} checkpoint, which cannot draw")
+        store = SketchStore.open(data)
+        table = load_mask_table(mask_table) if mask_table is not None else None
+        if getattr(method, "healing_input", "sequence") == "sequence":
+            typer.echo(SEQUENCE_NOTE.format(name=method.name))
+        if out is not None:
+            rows = healing_rows(
+                method, run_config, store, mask, n, mask_table=table, split=split,
+                temperature=temperature, greedy=greedy, max_len=max_len, seed=seed,
+            )
+            save_rows(rows, out)
+            typer.echo(f"wrote {out}: corrupted (mask {mask:g}) / healed / original rows")
+        if report is not None:
+            judge_method, judge_config = load_method(judge, expect="sketch_a_net")
+            settings = HealingEval(
+                mask_probs=tuple(sorted({0.0, mask})), split=split, temperature=temperature,
+                greedy=greedy, max_len=max_len,
+                directions=DIRECTIONS if both_directions else DIRECTIONS[:1], limit=limit,
+                seed=seed,
+                notes=[f"checkpoint {checkpoint}", f"judge {judge}"]
+                + ([f"mask table {mask_table}"] if mask_table else [f"mask table seed {seed}"]),
+            )
+            results, meta = evaluate_healing(
+                method, run_config, store, settings, judge=judge_method,
+                judge_config=judge_config, mask_table=table,
+            )
+            write_healing_report(report, results, meta)
+            for name, row in results.items():
+                values = ", ".join(
+                    f"{key} {100 * value:.1f}%" for key, value in row.items()
+                    if key == "rec" or "acc@" in key
+                )
+                typer.echo(f"{name}: {values}")
+            typer.echo(f"report: {report}/metrics.md, {report}/metrics.json")

@@ -1,0 +1,191 @@
+"""Patch-masked inputs for healing, per sketch and per dataset item.
+
+- [0] SP-gra2seq (Zang, Tu, Xu, AAAI 2023) and Lmser-pix2seq (Li et al., CVIU 2024): the test set
+  is corrupted by zeroing patch-sized squares around the patch centres, each with probability
+  ``p``, driven by a fixed per-(sketch, centre) uniform table (METHODS.md sections 3, 5, 7.3).
+
+Two corrupted forms of one sketch, from the same mask-table row:
+
+* :func:`patch_view`: what patch-input methods read: the nodes of
+  :func:`sketchssl.render.patches.make_patch_graph` (node 0 the masked canvas, then the patches),
+  as tensors under the keys of :data:`PATCH_KEYS`.
+* :func:`corrupt_sequence`: the same corruption for sequence-input methods (sketch-rnn), which
+  read no image: every point that lies inside a masked square is deleted, and each stroke is
+  split where points were deleted (the pen is lifted across the gap). A segment between two kept
+  points that crosses a masked square without a point inside it stays; this is point-level
+  corruption (as SketchLattice's), not the pixel masking the patch methods see, so numbers of
+  the two input kinds are not directly comparable.
+
+:class:`PatchViewDataset` adds :func:`patch_view` to the items of a
+:class:`~sketchssl.render.views.SketchDataset`; item ``i`` of the split reads row ``i`` of the
+mask table, so every method and every run sees the same corruption.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from sketchssl.data.formats import polylines_to_stroke3, stroke3_to_absolute, validate_stroke3
+from sketchssl.errors import SketchFormatError
+from sketchssl.render.patches import (
+    PatchConfig,
+    canvas_layout,
+    make_patch_graph,
+    mask_canvas,
+    patch_centres,
+)
+
+__all__ = [
+    "PATCH_KEYS",
+    "PatchViewDataset",
+    "corrupt_sequence",
+    "mask_row",
+    "masked_slots",
+    "patch_view",
+]
+
+#: Batch keys of the patch view.
+PATCH_KEYS = ("patches", "patch_valid", "patch_masked", "patch_original")
+
+
+def mask_row(table: np.ndarray, position: int) -> np.ndarray:
+    """Row ``position`` of a mask table, with a clear error when the table is too short."""
+    if position >= len(table):
+        raise SketchFormatError(
+            f"the mask table has {len(table)} rows but sketch {position} of the split needs a "
+            "row; make a table with at least as many rows as the split has sketches"
+        )
+    return np.asarray(table[position], dtype=np.float64)
+
+
+def masked_slots(
+    sketch: np.ndarray, uniforms: np.ndarray, mask_prob: float, config: PatchConfig | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centres ``(K, 2)`` and which of them are masked ``(K,)`` bool, without rendering.
+
+    The same decision as :func:`~sketchssl.render.patches.make_patch_graph` takes: slot ``k`` is
+    masked when ``uniforms[k] < mask_prob`` and its square lies on the padded canvas.
+    """
+    config = config or PatchConfig()
+    layout = canvas_layout(sketch, config)
+    centres = patch_centres(sketch, config)
+    empty = np.zeros((layout.padded_side, layout.padded_side), dtype=np.uint8)
+    _, masked = mask_canvas(empty, centres, uniforms, mask_prob, config.patch_size)
+    return centres, masked
+
+
+def corrupt_sequence(
+    sketch: np.ndarray, uniforms: np.ndarray, mask_prob: float, config: PatchConfig | None = None
+) -> np.ndarray:
+    """Delete the points of ``sketch`` that fall inside its masked squares.
+
+    Args:
+        sketch: ``(N, 3)`` stroke-3.
+        uniforms: the sketch's mask-table row.
+        mask_prob: masking probability of each slot.
+        config: patch geometry (the square side is ``patch_size`` on the 640-px canvas).
+
+    Returns:
+        float32 stroke-3 of the kept points, strokes split at deleted points. A sketch with
+        nothing masked comes back unchanged; one with fewer than two points left becomes the
+        single pen-up row ``(0, 0, 1)``.
+
+    Examples:
+        >>> line = np.array([[1, 0, 0]] * 9 + [[1, 0, 1]], dtype=np.int16)
+        >>> corrupt_sequence(line, np.zeros(20), 0.0).shape
+        (10, 3)
+    """
+    config = config or PatchConfig()
+    sketch = validate_stroke3(sketch)
+    centres, masked = masked_slots(sketch, uniforms, mask_prob, config)
+    if not masked.any():
+        return sketch.astype(np.float32)
+    placed = canvas_layout(sketch, config).points  # (N + 1, 3) padded-canvas pixels
+    half = config.patch_size // 2
+    deleted = np.zeros(len(placed), dtype=bool)
+    for centre in centres[masked]:
+        inside_x = (placed[:, 0] >= centre[0] - half) & (placed[:, 0] < centre[0] + half)
+        inside_y = (placed[:, 1] >= centre[1] - half) & (placed[:, 1] < centre[1] + half)
+        deleted |= inside_x & inside_y
+    points = stroke3_to_absolute(sketch)  # (N + 1, 3) in the sketch's own units
+    stroke_ends = np.flatnonzero(points[:, 2] == 1) + 1
+    runs: list[np.ndarray] = []
+    for stroke, gone in zip(np.split(points[:, :2], stroke_ends), np.split(deleted, stroke_ends)):
+        # consecutive kept points of this stroke form one run
+        breaks = np.flatnonzero(np.diff(gone.astype(np.int8)) != 0) + 1
+        for piece, piece_gone in zip(np.split(stroke, breaks), np.split(gone, breaks)):
+            if len(piece) and not piece_gone[0]:
+                runs.append(piece)
+    if sum(len(run) for run in runs) < 2:
+        return np.array([[0.0, 0.0, 1.0]], dtype=np.float32)
+    return polylines_to_stroke3(runs).astype(np.float32)
+
+
+def patch_view(
+    sketch: np.ndarray,
+    config: PatchConfig | None = None,
+    *,
+    mask_prob: float = 0.0,
+    uniforms: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """The patch-graph input of one sketch as tensors.
+
+    Returns:
+        ``patches`` ``(1 + max_patches, P, P)`` float32 in ``[-1, 1]`` (node 0 = the masked
+        canvas), ``patch_valid`` and ``patch_masked`` ``(max_patches,)`` bool, and
+        ``patch_original`` ``(P, P)`` node 0 of the unmasked sketch (Lmser-pix2seq's target).
+    """
+    graph = make_patch_graph(
+        sketch, config, mask_prob=mask_prob, uniforms=uniforms, rng=rng, with_original=True
+    )
+    return {
+        "patches": torch.from_numpy(graph.nodes),
+        "patch_valid": torch.from_numpy(graph.valid),
+        "patch_masked": torch.from_numpy(graph.masked),
+        "patch_original": torch.from_numpy(graph.original),
+    }
+
+
+class PatchViewDataset(Dataset):
+    """A :class:`~sketchssl.render.views.SketchDataset` whose items also hold the patch view.
+
+    Args:
+        base: the dataset (its ``prepare`` clamps and cuts each sketch first).
+        mask_prob: masking probability.
+        mask_table: ``(>= len(base), >= max_patches)`` uniforms; item ``i`` uses row ``i``.
+            None with ``mask_prob > 0`` draws fresh uniforms from ``seed`` (training).
+        config: patch geometry.
+        seed: seed of the fresh uniforms (item ``i`` uses ``seed + i``: reproducible).
+    """
+
+    def __init__(
+        self,
+        base: Dataset,
+        mask_prob: float = 0.0,
+        mask_table: np.ndarray | None = None,
+        config: PatchConfig | None = None,
+        seed: int = 0,
+    ) -> None:
+        if mask_table is not None and len(mask_table) < len(base):
+            mask_row(mask_table, len(base) - 1)  # raises with the sizes
+        self.base = base
+        self.mask_prob = float(mask_prob)
+        self.mask_table = mask_table
+        self.config = config or PatchConfig()
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
+        item = dict(self.base[position])
+        sketch = self.base.prepare(self.base.store[int(item["index"])])
+        uniforms = mask_row(self.mask_table, position) if self.mask_table is not None else None
+        rng = np.random.default_rng(self.seed + position) if uniforms is None else None
+        item.update(
+            patch_view(sketch, self.config, mask_prob=self.mask_prob, uniforms=uniforms, rng=rng)
+        )
+        return item
