@@ -121,7 +121,11 @@ def doodle_store(tmp_path_factory):
 def test_judge_images_are_the_judges_raster_view(doodle_store):
     data = {"raster_size": 48, "raster_line_width": 2.0}
     dataset = SketchDataset(
-        doodle_store, split="test", views=("raster",), normalization="none", raster_size=48,
+        doodle_store,
+        split="test",
+        views=("raster",),
+        normalization="none",
+        raster_size=48,
         raster_line_width=2.0,
     )
     item = dataset[1]
@@ -138,7 +142,11 @@ RNN_RUN = {
 def small_rnn() -> SketchRNN:
     torch.manual_seed(0)
     config = SketchRNNConfig(
-        encoder_size=8, decoder_size=16, latent_size=4, num_mixtures=2, recurrent_dropout=0.0,
+        encoder_size=8,
+        decoder_size=16,
+        latent_size=4,
+        num_mixtures=2,
+        recurrent_dropout=0.0,
         max_length=20,
     )
     return SketchRNN(config).eval()
@@ -157,15 +165,19 @@ def test_codec_round_trips_a_sketch_through_the_methods_units(doodle_store):
 def test_evaluation_rows_and_report(doodle_store, tmp_path):
     store = SketchStore.open(doodle_store)
     settings = HealingEval(
-        mask_probs=(0.0, 0.3), directions=("generated_to_original", "original_to_generated"),
-        ks=(1, 10), max_len=15,
+        mask_probs=(0.0, 0.3),
+        directions=("generated_to_original", "original_to_generated"),
+        ks=(1, 10),
+        max_len=15,
     )
     judge_config = {"data": {"raster_size": 32, "raster_line_width": 1.0}}
     results, meta = evaluate_healing(
         small_rnn(), RNN_RUN, store, settings, judge=ShapeJudge(), judge_config=judge_config
     )
     assert list(results) == [
-        "judge on originals", "generated (mask 0)", "judge on corrupted input (mask 0.3)",
+        "judge on originals",
+        "generated (mask 0)",
+        "judge on corrupted input (mask 0.3)",
         "generated (mask 0.3)",
     ]
     count = len(store.split_indices("test"))
@@ -194,6 +206,18 @@ def test_a_short_mask_table_is_refused(doodle_store):
     store = SketchStore.open(doodle_store)
     with pytest.raises(SketchFormatError, match="mask table"):
         evaluate_healing(
-            small_rnn(), RNN_RUN, store, HealingEval(mask_probs=(0.3,), max_len=5),
+            small_rnn(),
+            RNN_RUN,
+            store,
+            HealingEval(mask_probs=(0.3,), max_len=5),
             mask_table=np.zeros((1, 20)),
         )
+
+
+@pytest.mark.parametrize("name", ["sketchssl.eval.healing", "sketchssl.eval.generation"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0

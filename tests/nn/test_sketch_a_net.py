@@ -17,8 +17,12 @@ from sketchssl.render.raster import render_strokes
 from sketchssl.train.config import load_run_config
 
 SMALL = {
-    "num_classes": 4, "image_size": 64, "first_kernel": 7, "first_stride": 2,
-    "channels": (8, 8, 16, 16, 16), "fc_dim": 32,
+    "num_classes": 4,
+    "image_size": 64,
+    "first_kernel": 7,
+    "first_stride": 2,
+    "channels": (8, 8, 16, 16, 16),
+    "fc_dim": 32,
 }
 
 
@@ -27,7 +31,13 @@ def test_paper_network_has_the_published_layer_sizes():
     net = SketchANet(num_classes=250).eval()
     convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
     assert [(c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
-        (64, 15, 3), (128, 5, 1), (256, 3, 1), (256, 3, 1), (256, 3, 1), (512, 7, 1), (512, 1, 1)
+        (64, 15, 3),
+        (128, 5, 1),
+        (256, 3, 1),
+        (256, 3, 1),
+        (256, 3, 1),
+        (512, 7, 1),
+        (512, 1, 1),
     ]
     dropouts = [m.p for m in net.modules() if isinstance(m, nn.Dropout)]
     assert dropouts == [0.5, 0.5]
@@ -86,3 +96,12 @@ def test_learns_to_tell_doodles_apart():
         model.loss(batch)["loss"].backward()
         optimizer.step()
     assert model.train().loss(batch)["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("name", ["sketchssl.nn.sketch_a_net", "sketchssl.methods.sketch_a_net"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0

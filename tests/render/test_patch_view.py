@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sketchssl.data.build import build_store
-from sketchssl.data.formats import stroke3_to_polylines
+from sketchssl.data.formats import stroke3_to_absolute, stroke3_to_polylines
 from sketchssl.errors import SketchFormatError
 from sketchssl.render.patch_view import (
     PatchViewDataset,
@@ -16,7 +16,12 @@ from sketchssl.render.patch_view import (
     masked_slots,
     patch_view,
 )
-from sketchssl.render.patches import PatchConfig, make_mask_table, make_patch_graph
+from sketchssl.render.patches import (
+    PatchConfig,
+    canvas_layout,
+    make_mask_table,
+    make_patch_graph,
+)
 from sketchssl.render.views import SketchDataset
 
 # 40 rows of (10, 0): 41 points 400 units apart -> 1.6 px per unit, 16 px per point on the
@@ -59,18 +64,21 @@ def test_deleted_points_are_exactly_those_under_masked_squares():
     sketch[-1, 2] = 1
     uniforms = rng.random(20)
     centres, masked = masked_slots(sketch, uniforms, 0.5, CONFIG)
-    assert masked.any()
-    kept = corrupt_sequence(sketch, uniforms, 0.5, CONFIG)
-    from sketchssl.render.patches import canvas_layout
-
-    placed = canvas_layout(sketch, CONFIG).points[:, :2]
+    assert 0 < masked.sum() < len(masked)
+    placed = canvas_layout(sketch, CONFIG).points[:, :2]  # (61, 2) canvas pixels
     under = np.zeros(len(placed), dtype=bool)
     for x, y in centres[masked]:
-        under |= (abs(placed[:, 0] - x - 0.5) <= 32) & (placed[:, 0] < x + 32) & (
-            placed[:, 1] >= y - 32) & (placed[:, 1] < y + 32) & (placed[:, 0] >= x - 32)
-    # strokes of single points can vanish from stroke-3 only as moves; count points instead
-    assert len(kept) + 1 <= int((~under).sum())
-    assert len(kept) + 1 >= int((~under).sum()) - 0  # every kept point is one output point
+        under |= (
+            (placed[:, 0] >= x - 32)
+            & (placed[:, 0] < x + 32)
+            & (placed[:, 1] >= y - 32)
+            & (placed[:, 1] < y + 32)
+        )
+    assert 0 < under.sum() < len(under) - 2
+    expected = stroke3_to_absolute(sketch)[~under, :2]  # kept points, in order, sketch units
+    kept = corrupt_sequence(sketch, uniforms, 0.5, CONFIG)
+    got = stroke3_to_absolute(kept, start=expected[0])[:, :2]
+    np.testing.assert_allclose(got, expected)
 
 
 def test_patch_view_tensors_follow_the_graph():
@@ -96,3 +104,12 @@ def test_patch_dataset_reads_its_row_of_the_table(tmp_path):
     assert "strokes5" in item
     with pytest.raises(SketchFormatError, match="mask table"):
         PatchViewDataset(base, 0.5, table[:2], CONFIG)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import sketchssl.render.patch_view as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

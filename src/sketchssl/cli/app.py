@@ -43,9 +43,17 @@ def _root(
 
 
 def _register_commands() -> None:
-    from sketchssl.cli import data_cmd, demo_cmd, eval_cmd, render_cmd, sample_cmd, train_cmd
+    from sketchssl.cli import (
+        data_cmd,
+        demo_cmd,
+        eval_cmd,
+        heal_cmd,
+        render_cmd,
+        sample_cmd,
+        train_cmd,
+    )
 
-    for module in (data_cmd, render_cmd, train_cmd, eval_cmd, sample_cmd, demo_cmd):
+    for module in (data_cmd, render_cmd, train_cmd, eval_cmd, sample_cmd, heal_cmd, demo_cmd):
         module.register(app)
 
 

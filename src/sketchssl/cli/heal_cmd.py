@@ -74,29 +74,48 @@ def register(app: typer.Typer) -> None:
             typer.echo(SEQUENCE_NOTE.format(name=method.name))
         if out is not None:
             rows = healing_rows(
-                method, run_config, store, mask, n, mask_table=table, split=split,
-                temperature=temperature, greedy=greedy, max_len=max_len, seed=seed,
+                method,
+                run_config,
+                store,
+                mask,
+                n,
+                mask_table=table,
+                split=split,
+                temperature=temperature,
+                greedy=greedy,
+                max_len=max_len,
+                seed=seed,
             )
             save_rows(rows, out)
             typer.echo(f"wrote {out}: corrupted (mask {mask:g}) / healed / original rows")
         if report is not None:
             judge_method, judge_config = load_method(judge, expect="sketch_a_net")
             settings = HealingEval(
-                mask_probs=tuple(sorted({0.0, mask})), split=split, temperature=temperature,
-                greedy=greedy, max_len=max_len,
-                directions=DIRECTIONS if both_directions else DIRECTIONS[:1], limit=limit,
+                mask_probs=tuple(sorted({0.0, mask})),
+                split=split,
+                temperature=temperature,
+                greedy=greedy,
+                max_len=max_len,
+                directions=DIRECTIONS if both_directions else DIRECTIONS[:1],
+                limit=limit,
                 seed=seed,
                 notes=[f"checkpoint {checkpoint}", f"judge {judge}"]
                 + ([f"mask table {mask_table}"] if mask_table else [f"mask table seed {seed}"]),
             )
             results, meta = evaluate_healing(
-                method, run_config, store, settings, judge=judge_method,
-                judge_config=judge_config, mask_table=table,
+                method,
+                run_config,
+                store,
+                settings,
+                judge=judge_method,
+                judge_config=judge_config,
+                mask_table=table,
             )
             write_healing_report(report, results, meta)
             for name, row in results.items():
                 values = ", ".join(
-                    f"{key} {100 * value:.1f}%" for key, value in row.items()
+                    f"{key} {100 * value:.1f}%"
+                    for key, value in row.items()
                     if key == "rec" or "acc@" in key
                 )
                 typer.echo(f"{name}: {values}")

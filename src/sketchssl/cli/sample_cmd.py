@@ -1,5 +1,7 @@
-"""``sketchssl sample``: draw with a checkpoint (Sketch-BERT: gestalt completion; sketch-rnn:
-prior samples, reconstructions, latent interpolation)."""
+"""``sketchssl sample``: draw with a checkpoint.
+
+Sketch-BERT: gestalt completion; sketch-rnn: prior samples, reconstructions, latent interpolation.
+"""
 
 from __future__ import annotations
 
@@ -65,8 +67,14 @@ def register(app: typer.Typer) -> None:
         if can_draw(method):
             typer.echo(
                 sample_figure(
-                    method, run_config, out, store=SketchStore.open(data) if data else None,
-                    count=n, split=split, interpolate=interpolate, temperature=temperature,
+                    method,
+                    run_config,
+                    out,
+                    store=SketchStore.open(data) if data else None,
+                    count=n,
+                    split=split,
+                    interpolate=interpolate,
+                    temperature=temperature,
                     seed=seed,
                 )
             )

@@ -1,5 +1,6 @@
-"""Figures of what a generative method draws: prior samples, reconstructions, latent
-interpolation, and corrupted / healed / original rows.
+"""Figures of what a generative method draws.
+
+Prior samples, reconstructions, latent interpolation, and corrupted / healed / original rows.
 
 - [0] Ha, Eck, "A Neural Representation of Sketch Drawings", ICLR 2018 (sketch-rnn): unconditional
   samples from ``z ~ N(0, I)``, conditional reconstructions from the encoder's code, and latent
@@ -57,8 +58,12 @@ def evenly_spaced(count: int, total: int) -> np.ndarray:
 
 
 def _codec_and_sketches(
-    method: Any, run_config: dict[str, Any], store: SketchStore, split: str,
-    positions: Sequence[int] | None, count: int,
+    method: Any,
+    run_config: dict[str, Any],
+    store: SketchStore,
+    split: str,
+    positions: Sequence[int] | None,
+    count: int,
 ) -> tuple[SketchCodec, list[np.ndarray], np.ndarray]:
     codec = SketchCodec.for_method(method, run_config, store, split)
     total = len(codec.dataset)
@@ -157,8 +162,16 @@ def interpolation_strip(
     """Decode ``steps`` codes spherically interpolated between two sketches' codes ``mu``.
 
     Args:
+        method: a generative method with ``embed`` (``mu``) and ``generate(codes, ...)``.
+        run_config: its run configuration (data preprocessing).
+        store: where the two sketches come from.
         positions: the two sketches' positions in the split; None = its first and last.
         steps: codes from the first sketch's (fraction 0) to the second's (fraction 1).
+        split: which split.
+        temperature: sampling temperature.
+        greedy: most likely point at each step.
+        max_len: most points per sketch (None: the method's own).
+        seed: sampling seed.
     """
     if steps < 2:
         raise ConfigError(f"an interpolation needs at least 2 steps, got {steps}")
@@ -198,22 +211,28 @@ def healing_rows(
     row shows the input as a stroke-3 drawing: for sequence methods exactly what they read, for
     patch methods the vector analogue of their masked canvas (points in masked squares deleted).
     """
-    codec, sketches, positions = _codec_and_sketches(
-        method, run_config, store, split, None, count
-    )
+    codec, sketches, positions = _codec_and_sketches(method, run_config, store, split, None, count)
     if mask_table is None:
         mask_table = make_mask_table(len(codec.dataset), codec.patch_config.max_patches, seed)
     uniforms = [mask_row(mask_table, int(position)) for position in positions]
     corrupted = corrupt_inputs(sketches, uniforms, mask_prob, codec.patch_config)
     healed = generate_sketches(
-        codec, sketches, uniforms=uniforms, mask_prob=mask_prob, temperature=temperature,
-        greedy=greedy, max_len=max_len, seed=seed,
+        codec,
+        sketches,
+        uniforms=uniforms,
+        mask_prob=mask_prob,
+        temperature=temperature,
+        greedy=greedy,
+        max_len=max_len,
+        seed=seed,
     )
     return {"corrupted": corrupted, "healed": healed, "original": sketches}
 
 
 def save_rows(
-    rows: dict[str, list[np.ndarray]], path: str | os.PathLike[str], size: int = 96,
+    rows: dict[str, list[np.ndarray]],
+    path: str | os.PathLike[str],
+    size: int = 96,
     ncols: int | None = None,
 ) -> Path:
     """Save named rows of sketches one under another (PNG or SVG); the name labels each row."""
@@ -270,8 +289,14 @@ def sample_figure(
         if store is None:
             raise ConfigError("--interpolate needs --data STORE (the two sketches to join)")
         strip = interpolation_strip(
-            method, run_config, store, steps=max(count, 2), split=split,
-            temperature=0.24 if temperature is None else temperature, max_len=max_len, seed=seed,
+            method,
+            run_config,
+            store,
+            steps=max(count, 2),
+            split=split,
+            temperature=0.24 if temperature is None else temperature,
+            max_len=max_len,
+            seed=seed,
         )
         save_rows({"interpolation": strip}, out)
         return (
@@ -280,14 +305,25 @@ def sample_figure(
         )
     if store is None:
         samples = prior_samples(
-            method, run_config, None, count,
-            temperature=1.0 if temperature is None else temperature, max_len=max_len, seed=seed,
+            method,
+            run_config,
+            None,
+            count,
+            temperature=1.0 if temperature is None else temperature,
+            max_len=max_len,
+            seed=seed,
         )
         save_rows({"prior": samples}, out, ncols=min(count, 8))
         return f"wrote {out}: {count} unconditional samples, z ~ N(0, I)"
     rows = reconstruction_rows(
-        method, run_config, store, count, split=split,
-        temperature=0.24 if temperature is None else temperature, max_len=max_len, seed=seed,
+        method,
+        run_config,
+        store,
+        count,
+        split=split,
+        temperature=0.24 if temperature is None else temperature,
+        max_len=max_len,
+        seed=seed,
     )
     save_rows(rows, out)
     return f"wrote {out}: original / reconstruction for {len(rows['original'])} {split} sketches"

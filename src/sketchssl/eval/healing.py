@@ -65,8 +65,10 @@ __all__ = [
     "evaluate_healing",
     "generate_sketches",
     "judge_images",
+    "judge_predictions",
     "own_match_ranks",
     "recognition_accuracy",
+    "render_healing_markdown",
     "retrieval_accuracy",
     "write_healing_report",
 ]
@@ -211,8 +213,9 @@ class SketchCodec:
     dataset: SketchDataset
 
     @classmethod
-    def for_method(cls, method: Any, run_config: dict[str, Any], store: SketchStore,
-                   split: str = "test") -> SketchCodec:
+    def for_method(
+        cls, method: Any, run_config: dict[str, Any], store: SketchStore, split: str = "test"
+    ) -> SketchCodec:
         """The codec of ``method`` with the data section of its ``run_config``."""
         data = run_config.get("data", {})
         dataset = SketchDataset(
@@ -270,7 +273,9 @@ class SketchCodec:
         if self.input_kind == "patches":
             items = [
                 patch_view(
-                    self.dataset.prepare(sketch), self.patch_config, mask_prob=mask_prob,
+                    self.dataset.prepare(sketch),
+                    self.patch_config,
+                    mask_prob=mask_prob,
                     uniforms=None if uniforms is None else uniforms[i],
                 )
                 for i, sketch in enumerate(sketches)
@@ -315,7 +320,7 @@ def _batches(count: int, batch_size: int) -> list[slice]:
 def encode_sketches(
     codec: SketchCodec, sketches: Sequence[np.ndarray], batch_size: int = 64
 ) -> Tensor:
-    """``(N, D)`` retrieval codes of unmasked raw sketches (``encode_for_retrieval`` or ``embed``)."""
+    """``(N, D)`` codes of unmasked raw sketches: ``encode_for_retrieval``, else ``embed``."""
     method = codec.method
     encode: Callable[[dict[str, Tensor]], Tensor] = getattr(
         method, "encode_for_retrieval", method.embed
@@ -467,9 +472,15 @@ def evaluate_healing(
                 "sketches": len(sketches),
             }
         generated = generate_sketches(
-            codec, sketches, uniforms=uniforms, mask_prob=rate,
-            temperature=settings.temperature, greedy=settings.greedy, max_len=settings.max_len,
-            batch_size=settings.batch_size, seed=settings.seed,
+            codec,
+            sketches,
+            uniforms=uniforms,
+            mask_prob=rate,
+            temperature=settings.temperature,
+            greedy=settings.greedy,
+            max_len=settings.max_len,
+            batch_size=settings.batch_size,
+            seed=settings.seed,
         )
         row: dict[str, float] = {"mask": rate, "sketches": len(sketches)}
         if judge is not None:
@@ -478,9 +489,7 @@ def evaluate_healing(
             )
         generated_codes = encode_sketches(codec, generated, settings.batch_size)
         for direction in settings.directions:
-            row.update(
-                retrieval_accuracy(original_codes, generated_codes, direction, settings.ks)
-            )
+            row.update(retrieval_accuracy(original_codes, generated_codes, direction, settings.ks))
         results[_row_name("generated", rate)] = row
     meta = {
         "method": run_config.get("method"),
@@ -510,9 +519,7 @@ def _cell(value: Any) -> str:
     return f"{100.0 * float(value):.2f}"
 
 
-def render_healing_markdown(
-    results: dict[str, dict[str, float]], meta: dict[str, Any]
-) -> str:
+def render_healing_markdown(results: dict[str, dict[str, float]], meta: dict[str, Any]) -> str:
     """The text of the healing ``metrics.md``: one table, percent, chance levels."""
     present = {key for row in results.values() for key in row}
 

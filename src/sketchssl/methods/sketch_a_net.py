@@ -54,10 +54,14 @@ class SketchANetConfig:
     def __post_init__(self) -> None:
         self.channels = tuple(self.channels)
         if self.num_classes < 2:
-            raise ConfigError(f"config key 'num_classes' must be at least 2, got {self.num_classes}")
+            raise ConfigError(
+                f"config key 'num_classes' must be at least 2, got {self.num_classes}"
+            )
         for key in ("first_kernel", "first_stride", "fc_dim"):
             if getattr(self, key) < 1:
-                raise ConfigError(f"config key {key!r} must be at least 1, got {getattr(self, key)}")
+                raise ConfigError(
+                    f"config key {key!r} must be at least 1, got {getattr(self, key)}"
+                )
         if len(self.channels) != 5 or min(self.channels) < 1:
             raise ConfigError(
                 f"config key 'channels' needs 5 positive widths (L1 .. L5), got {self.channels}"

@@ -112,10 +112,11 @@ def corrupt_sequence(
     points = stroke3_to_absolute(sketch)  # (N + 1, 3) in the sketch's own units
     stroke_ends = np.flatnonzero(points[:, 2] == 1) + 1
     runs: list[np.ndarray] = []
-    for stroke, gone in zip(np.split(points[:, :2], stroke_ends), np.split(deleted, stroke_ends)):
+    strokes = np.split(points[:, :2], stroke_ends)
+    for stroke, gone in zip(strokes, np.split(deleted, stroke_ends), strict=True):
         # consecutive kept points of this stroke form one run
         breaks = np.flatnonzero(np.diff(gone.astype(np.int8)) != 0) + 1
-        for piece, piece_gone in zip(np.split(stroke, breaks), np.split(gone, breaks)):
+        for piece, piece_gone in zip(np.split(stroke, breaks), np.split(gone, breaks), strict=True):
             if len(piece) and not piece_gone[0]:
                 runs.append(piece)
     if sum(len(run) for run in runs) < 2:

@@ -1,0 +1,128 @@
+"""`sketchssl sample` (sketch-rnn) and `sketchssl heal` end to end on a doodle store, with a
+sketch-rnn and a Sketch-a-Net judge trained for a few steps."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import typer
+from PIL import Image
+from typer.testing import CliRunner
+
+from sketchssl.cli import heal_cmd, sample_cmd
+from sketchssl.data.build import build_store
+from sketchssl.errors import ConfigError, SketchFormatError
+from sketchssl.render.patches import save_mask_table
+from sketchssl.train.config import load_run_config
+from sketchssl.train.run import train
+
+runner = CliRunner()
+COMMON = [
+    "data.num_workers=0",
+    "data.batch_size=16",
+    "trainer.progress_bar=false",
+    "trainer.max_steps=3",
+    "trainer.val_every_n_steps=100",
+    "trainer.checkpoint_every_n_steps=100",
+    "optim.warmup_steps=0",
+    "trainer.log_every_n_steps=1",
+]
+RNN = [
+    "model.encoder_size=16",
+    "model.decoder_size=32",
+    "model.latent_size=8",
+    "model.num_mixtures=3",
+    "model.max_length=30",
+    "data.max_len=64",
+]
+JUDGE = ["model.channels=[8,8,16,16,16]", "model.fc_dim=32"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("heal")
+    store = folder / "doodles.store"
+    build_store(["doodles:6"], store, workers=1, progress=False)
+    data = [f"data.store={store}"]
+    rnn = train(load_run_config("sketch_rnn", "tiny", COMMON + RNN + data), folder / "rnn")
+    judge = train(load_run_config("sketch_a_net", "tiny", COMMON + JUDGE + data), folder / "judge")
+    app = typer.Typer()
+    heal_cmd.register(app)
+    sample_cmd.register(app)
+    return app, store, rnn.checkpoint, judge.checkpoint
+
+
+def invoke(app, *args):
+    result = runner.invoke(app, [str(arg) for arg in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_sample_prior_reconstructions_and_interpolation(trained, tmp_path):
+    app, store, rnn, _ = trained
+    output = invoke(app, "sample", rnn, "--n", 4, "-o", tmp_path / "prior.png")
+    assert "unconditional" in output
+    output = invoke(app, "sample", rnn, "--data", store, "--n", 3, "-o", tmp_path / "recon.png")
+    assert "original / reconstruction for 3" in output
+    output = invoke(
+        app, "sample", rnn, "--data", store, "--n", 5, "--interpolate", "-o", tmp_path / "i.png"
+    )
+    assert "5 steps" in output
+    for name in ("prior.png", "recon.png", "i.png"):
+        with Image.open(tmp_path / name) as image:
+            assert image.width > 0
+    with pytest.raises(ConfigError, match="--data"):
+        invoke(app, "sample", rnn, "--interpolate", "-o", tmp_path / "x.png")
+
+
+def test_heal_figure_and_report(trained, tmp_path):
+    app, store, rnn, judge = trained
+    output = invoke(
+        app,
+        "heal",
+        rnn,
+        "--data",
+        store,
+        "--mask",
+        0.3,
+        "--n",
+        3,
+        "-o",
+        tmp_path / "heal.png",
+        "--report",
+        tmp_path / "report",
+        "--judge",
+        judge,
+        "--max-len",
+        15,
+        "--both-directions",
+    )
+    assert "points inside the masked squares deleted" in output  # sketch-rnn reads no image
+    assert (tmp_path / "heal.png").is_file()
+    report = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert set(report["results"]) == {
+        "judge on originals",
+        "generated (mask 0)",
+        "judge on corrupted input (mask 0.3)",
+        "generated (mask 0.3)",
+    }
+    row = report["results"]["generated (mask 0.3)"]
+    assert {"rec", "ret_g2o_acc@1", "ret_g2o_acc@10", "ret_o2g_acc@10", "ret_chance@1"} <= set(row)
+    assert "judge on originals" in (tmp_path / "report" / "metrics.md").read_text()
+
+
+def test_heal_refusals(trained, tmp_path):
+    app, store, rnn, judge = trained
+    with pytest.raises(ConfigError, match="--judge"):
+        invoke(app, "heal", rnn, "--data", store, "--report", tmp_path / "r")
+    with pytest.raises(ConfigError, match="cannot draw"):
+        invoke(app, "heal", judge, "--data", store, "-o", tmp_path / "h.png")
+    with pytest.raises(ConfigError, match="sketch_a_net"):
+        invoke(app, "heal", rnn, "--data", store, "--report", tmp_path / "r", "--judge", rnn)
+    table = save_mask_table(tmp_path / "short.npy", np.zeros((1, 20)))
+    with pytest.raises(SketchFormatError, match="mask table"):
+        invoke(app, "heal", rnn, "--data", store, "--mask-table", table, "-o", tmp_path / "h.png")
