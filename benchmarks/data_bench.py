@@ -284,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in agreement:
         print(
             f"  torch vs render_strokes at {row['size']} px: mean abs error "
-            f"{row['mean_abs_error_per_255']:.2f}/255, ink ratio {row['ink_ratio_torch_over_cpu']:.3f}"
+            f"{row['mean_abs_error_per_255']:.2f}/255, "
+            f"ink ratio {row['ink_ratio_torch_over_cpu']:.3f}"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     temporary = args.out.with_suffix(".json.tmp")

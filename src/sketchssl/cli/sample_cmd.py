@@ -33,8 +33,9 @@ def register(app: typer.Typer) -> None:
             None, "--temperature", help="sketch-rnn: sampling temperature (prior 1, else 0.24)."
         ),
     ) -> None:
-        """Sketch-BERT: masked input / gestalt completion / original, one column per sketch.
+        """Draw with a checkpoint: gestalt completions, samples, reconstructions, interpolations.
 
+        Sketch-BERT: masked input / gestalt completion / original, one column per sketch.
         sketch-rnn: without --data, samples from the prior (z ~ N(0, I)); with --data, original
         over reconstruction rows; with --interpolate, a latent interpolation strip.
         """

@@ -28,7 +28,14 @@ from sketchssl.eval.neighbors import as_embeddings, as_labels, check_labelled
 from sketchssl.eval.probe import ProbeConfig, linear_probe_evaluate
 from sketchssl.eval.retrieval import RetrievalConfig, retrieval_evaluate
 
-__all__ = ["EvalConfig", "MAIN_METRICS", "evaluate_embeddings", "protocol_description"]
+__all__ = [
+    "CLASSIFIER_METRICS",
+    "EvalConfig",
+    "MAIN_METRICS",
+    "REPORT_METRICS",
+    "evaluate_embeddings",
+    "protocol_description",
+]
 
 #: The headline metrics, in report order (fractions in [0, 1]).
 MAIN_METRICS: tuple[str, ...] = (
@@ -41,9 +48,13 @@ MAIN_METRICS: tuple[str, ...] = (
     "retrieval_acc@1",
     "retrieval_acc@10",
     "retrieval_precision@10",
-    "classifier_top1",
-    "classifier_top5",
 )
+
+#: A fine-tuned classifier's own head on the queries (``sketchssl eval`` adds them).
+CLASSIFIER_METRICS: tuple[str, ...] = ("classifier_top1", "classifier_top5")
+
+#: The columns of the report tables, in order.
+REPORT_METRICS: tuple[str, ...] = MAIN_METRICS + CLASSIFIER_METRICS
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sketchssl.eval.metrics import MAIN_METRICS
+from sketchssl.eval.metrics import REPORT_METRICS
 
 __all__ = ["BASELINE_ROWS", "format_gains", "format_table", "write_report"]
 
@@ -29,7 +29,7 @@ REPORT_VERSION = 1
 
 
 def _present_metrics(results: Mapping[str, Mapping[str, float]]) -> list[str]:
-    return [name for name in MAIN_METRICS if any(name in row for row in results.values())]
+    return [name for name in REPORT_METRICS if any(name in row for row in results.values())]
 
 
 def _percent(value: Any) -> str:
@@ -154,7 +154,7 @@ def _details_table(results: Mapping[str, Mapping[str, float]]) -> str:
     """Counts and chosen settings (every key that is not a headline metric)."""
     keys: list[str] = []
     for row in results.values():
-        keys.extend(key for key in row if key not in MAIN_METRICS and key not in keys)
+        keys.extend(key for key in row if key not in REPORT_METRICS and key not in keys)
     if not keys:
         return ""
     lines = ["| model | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
