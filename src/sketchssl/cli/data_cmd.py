@@ -81,7 +81,7 @@ def build_command(
 
 
 def print_summary(summary: dict, *, show_all: bool = False, few: int = 5) -> None:
-    """Print a store summary: counts per split, classes (all, or the largest and smallest), lengths."""
+    """Print a store summary: counts per split and class, and length statistics."""
     splits = summary["splits"]
     typer.echo(f"store      {summary['path']}")
     typer.echo(
