@@ -76,6 +76,7 @@ def train_and_evaluate(out: Path, store_path: Path, minutes: float, seed: int) -
             f"trainer.max_steps={max(50, int(minutes * 320))}",
             f"trainer.seed={seed}",
             "trainer.val_every_n_steps=200",
+            "trainer.log_every_n_steps=5",
             "trainer.checkpoint_every_n_steps=200",
             "optim.warmup_steps=50",
         ],
