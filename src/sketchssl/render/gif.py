@@ -7,13 +7,13 @@ computed once from the whole sketch), so strokes appear where they end up.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from sketchssl.atomic import atomic_write
 from sketchssl.data.formats import stroke3_to_absolute, validate_stroke3
 from sketchssl.render.grid import image_grid
 from sketchssl.render.raster import fit_transform, render_strokes
@@ -81,12 +81,10 @@ def save_drawing_gif(
     frames = drawing_frames(list(sketches), ncols, size, line_width)
     durations = [frame_ms] * (len(frames) - 1) + [hold_ms]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gif", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_write(path) as stream:
         frames[0].save(
-            temporary,
+            stream,
+            format="GIF",
             save_all=True,
             append_images=frames[1:],
             duration=durations,
@@ -94,9 +92,4 @@ def save_drawing_gif(
             optimize=False,
             disposal=1,
         )
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from sketchssl.atomic import atomic_write
 from sketchssl.errors import SketchFormatError
 from sketchssl.render.raster import render_strokes
 
@@ -87,18 +87,11 @@ def render_grid(
 def save_image(image: Image.Image, path: str | os.PathLike[str]) -> Path:
     """Save a PIL image atomically (temporary sibling, then rename); the suffix picks the format."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent
-    )
-    os.close(handle)
-    try:
-        image.save(temporary)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format is None:
+        raise SketchFormatError(f"{path}: unknown image type {path.suffix!r}")
+    with atomic_write(path) as stream:
+        image.save(stream, format=image_format)
     return path
 
 

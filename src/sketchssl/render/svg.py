@@ -8,13 +8,13 @@ line up. Strokes are drawn with round caps and joins, black on a transparent bac
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
 
+from sketchssl.atomic import atomic_write
 from sketchssl.data.formats import validate_stroke3
 from sketchssl.render.raster import CanvasTransform, sketch_canvas_points
 
@@ -106,16 +106,8 @@ def sketches_to_svg_grid(
 def save_svg(text: str, path: str | os.PathLike[str]) -> Path:
     """Write SVG text atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as stream:
+        stream.write(text)
     return path
 
 

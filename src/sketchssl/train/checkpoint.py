@@ -9,45 +9,21 @@ a checkpoint holding a pickled payload other than tensors and plain containers i
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from sketchssl.atomic import atomic_write
 from sketchssl.methods.checkpoint import read_checkpoint
 
-__all__ = ["AtomicCheckpointIO", "atomic_torch_save", "default_file_mode", "read_checkpoint"]
-
-
-def default_file_mode() -> int:
-    """The mode a plain ``open(path, "w")`` would give (mkstemp files are 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+__all__ = ["AtomicCheckpointIO", "atomic_torch_save", "read_checkpoint"]
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
     """``torch.save`` to a temporary sibling, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(obj, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, default_file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    with atomic_write(path) as stream:
+        torch.save(obj, stream)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

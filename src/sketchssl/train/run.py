@@ -14,7 +14,6 @@ import importlib.util
 import logging
 import os
 import signal
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -25,16 +24,18 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 
+from sketchssl.atomic import atomic_write
 from sketchssl.errors import ConfigError
 from sketchssl.methods import build_method
 from sketchssl.methods.checkpoint import method_state_dict, read_checkpoint
-from sketchssl.train.checkpoint import AtomicCheckpointIO, default_file_mode
+from sketchssl.train.checkpoint import AtomicCheckpointIO
 from sketchssl.train.config import RunConfig, load_run_config
 from sketchssl.train.csv_log import ResumableCSVLogger
 from sketchssl.train.data import SketchDataModule
 from sketchssl.train.module import MethodModule
 
 __all__ = ["TrainResult", "train", "resolve_config", "RUN_CONFIG_FILE", "LAST_CHECKPOINT"]
+
 
 class _DropAdvertising(logging.Filter):
     """Lightning prints a cloud-logging advertisement at every start; it is noise here."""
@@ -95,15 +96,8 @@ class GracefulStop(Callback):
 def _write_yaml_atomic(data: dict[str, Any], path: Path) -> None:
     from omegaconf import OmegaConf
 
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        OmegaConf.save(OmegaConf.create(data), temporary)
-        os.chmod(temporary, default_file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as stream:
+        stream.write(OmegaConf.to_yaml(OmegaConf.create(data)))
 
 
 def resolve_config(

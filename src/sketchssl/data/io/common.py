@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from sketchssl.atomic import atomic_write as atomic_file
 from sketchssl.data.formats import validate_stroke3
 from sketchssl.errors import SketchFileError, SketchFormatError
 
@@ -99,19 +99,8 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     target = Path(path)
     if not target.parent.is_dir():
         raise SketchFileError(target, "cannot write: the folder does not exist")
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    with atomic_file(target, "wb", make_parents=False) as handle:
+        yield handle
 
 
 def per_drawing(value: Any, count: int, name: str) -> list[Any]:
