@@ -75,6 +75,12 @@ def test_eval_writes_report_with_both_baselines(trained, tmp_path):
     assert set(report["results"]) == {"pretrained", "random_init", "pixels"}
     for row in report["results"].values():
         assert 0.0 <= row["knn_top1"] <= 1.0 and 0.0 <= row["retrieval_map"] <= 1.0
+    trained, untrained = report["results"]["pretrained"], report["results"]["random_init"]
+    # The SGM objective on the test split: parts add up, and training lowered it.
+    assert trained["test_loss"] == pytest.approx(
+        trained["test_position_l1"] + trained["test_state_ce"], rel=1e-5
+    )
+    assert trained["test_loss"] < untrained["test_loss"]
     assert "pretrained" in (out / "metrics.md").read_text()
 
 

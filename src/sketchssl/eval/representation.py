@@ -21,14 +21,20 @@ import torch
 from torch.utils.data import DataLoader
 
 from sketchssl.data.store import SketchStore
-from sketchssl.errors import ConfigError
+from sketchssl.errors import ConfigError, SketchSSLError
 from sketchssl.eval.baselines import embed_dataset, pixel_embeddings
 from sketchssl.eval.metrics import evaluate_embeddings, protocol_description
 from sketchssl.eval.report import format_gains, format_table, write_report
 from sketchssl.methods.checkpoint import load_method
 from sketchssl.render.views import SketchDataset
 
-__all__ = ["BASELINES", "RepresentationEval", "classifier_accuracy", "evaluate_checkpoint"]
+__all__ = [
+    "BASELINES",
+    "RepresentationEval",
+    "classifier_accuracy",
+    "evaluate_checkpoint",
+    "objective_on_split",
+]
 
 BASELINES = ("random-init", "pixels")
 
@@ -102,6 +108,34 @@ def classifier_accuracy(
     return {"classifier_top1": hits1 / max(total, 1), "classifier_top5": hits5 / max(total, 1)}
 
 
+def objective_on_split(
+    model: torch.nn.Module, dataloader: DataLoader, device: torch.device, seed: int
+) -> dict[str, float]:
+    """The method's own training objective on a held-out split, in eval mode: ``test_<part>``.
+
+    Every part of ``model.loss`` (e.g. sketch-rnn's ``recon``, ``kl``; Sketch-BERT's
+    ``position_l1``) averaged over batches, weighted by batch size. Random draws inside the
+    objective (masks, latent noise) come from ``seed``, so the number is repeatable.
+    """
+    model.eval()
+    totals: dict[str, float] = {}
+    count = 0
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for batch in dataloader:
+            batch = {key: value.to(device) for key, value in batch.items()}
+            size = int(next(iter(batch.values())).shape[0])
+            try:
+                parts = model.loss(batch)
+            except SketchSSLError:
+                return {}  # an objective that needs what this split lacks (e.g. labels)
+            for name, value in parts.items():
+                if value.numel() == 1:
+                    totals[name] = totals.get(name, 0.0) + float(value) * size
+            count += size
+    return {f"test_{name}": total / max(count, 1) for name, total in totals.items()}
+
+
 def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, float]]:
     """Run the suite and write ``metrics.json`` / ``metrics.md`` (and the map) into ``out``.
 
@@ -135,9 +169,19 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
         model.to(device)
         train_x, train_y = embed_dataset(model, loader(gallery), device)
         test_x, test_y = embed_dataset(model, loader(queries), device)
-        metrics = evaluate_embeddings(
-            train_x, train_y, test_x, test_y, seed=options.seed, num_classes=len(store.class_names)
-        )
+        metrics: dict[str, float] = {}
+        if len(store.class_names) > 1:
+            metrics.update(
+                evaluate_embeddings(
+                    train_x,
+                    train_y,
+                    test_x,
+                    test_y,
+                    seed=options.seed,
+                    num_classes=len(store.class_names),
+                )
+            )
+        metrics.update(objective_on_split(model, loader(queries), device, options.seed))
         if hasattr(model, "logits"):  # a fine-tuned classifier: its own head on the queries
             metrics.update(classifier_accuracy(model, loader(queries), device))
         return metrics, test_x
@@ -150,7 +194,7 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
         torch.manual_seed(options.seed)
         untrained = build_method(run_config["method"], run_config.get("model", {}))
         results["random_init"], _ = evaluate_model(untrained)
-    if "pixels" in options.baselines:
+    if "pixels" in options.baselines and len(store.class_names) > 1:
         train_sketches = [store[int(i)] for i in gallery.indices]
         test_sketches = [store[int(i)] for i in queries.indices]
         train_labels = torch.as_tensor(store.labels[gallery.indices].astype("int64"))
