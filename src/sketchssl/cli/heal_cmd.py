@@ -63,8 +63,6 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("nothing to do: pass -o FIGURE and / or --report DIR")
         if not 0.0 <= mask <= 1.0:
             raise ConfigError(f"--mask {mask} must be in [0, 1]")
-        if judge is None and report is not None:
-            raise ConfigError("--report needs --judge CKPT (a sketch_a_net checkpoint) for Rec")
         method, run_config = load_method(checkpoint)
         if not can_draw(method):
             raise ConfigError(f"{checkpoint} is a {method.name!r} checkpoint, which cannot draw")
@@ -89,7 +87,11 @@ def register(app: typer.Typer) -> None:
             save_rows(rows, out)
             typer.echo(f"wrote {out}: corrupted (mask {mask:g}) / healed / original rows")
         if report is not None:
-            judge_method, judge_config = load_method(judge, expect="sketch_a_net")
+            # Without a judge the report has Ret only (Rec needs a classifier of the store's
+            # classes; it is meaningless on a one-class store such as aaron_sheep).
+            judge_method, judge_config = (
+                load_method(judge, expect="sketch_a_net") if judge is not None else (None, None)
+            )
             settings = HealingEval(
                 mask_probs=tuple(sorted({0.0, mask})),
                 split=split,
@@ -99,7 +101,7 @@ def register(app: typer.Typer) -> None:
                 directions=DIRECTIONS if both_directions else DIRECTIONS[:1],
                 limit=limit,
                 seed=seed,
-                notes=[f"checkpoint {checkpoint}", f"judge {judge}"]
+                notes=[f"checkpoint {checkpoint}", f"judge {judge or 'none: Rec not computed'}"]
                 + ([f"mask table {mask_table}"] if mask_table else [f"mask table seed {seed}"]),
             )
             results, meta = evaluate_healing(
