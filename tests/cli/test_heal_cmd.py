@@ -117,8 +117,11 @@ def test_heal_figure_and_report(trained, tmp_path):
 
 def test_heal_refusals(trained, tmp_path):
     app, store, rnn, judge = trained
-    with pytest.raises(ConfigError, match="--judge"):
-        invoke(app, "heal", rnn, "--data", store, "--report", tmp_path / "r")
+    # Without a judge the report holds Ret only (no Rec column, no judge rows).
+    invoke(app, "heal", rnn, "--data", store, "--report", tmp_path / "r", "--limit", "6")
+    report = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert all("rec" not in row for row in report["results"].values())
+    assert any("ret_g2o_acc@1" in row for row in report["results"].values())
     with pytest.raises(ConfigError, match="cannot draw"):
         invoke(app, "heal", judge, "--data", store, "-o", tmp_path / "h.png")
     with pytest.raises(ConfigError, match="sketch_a_net"):
