@@ -84,6 +84,38 @@ def test_eval_writes_report_with_both_baselines(trained, tmp_path):
     assert "pretrained" in (out / "metrics.md").read_text()
 
 
+@pytest.mark.parametrize("method", ["rotation_tcn", "deformation_cnn"])
+def test_pretext_methods_train_and_evaluate(trained, tmp_path, method):
+    store, _ = trained
+    run = tmp_path / method
+    common = [
+        "data.batch_size=8",
+        "data.num_workers=0",
+        "trainer.progress_bar=false",
+        "trainer.max_steps=3",
+        "trainer.val_every_n_steps=100",
+    ]
+    result = runner.invoke(app, ["train", method, "--data", str(store), "--out", str(run), *common])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / f"{method}_report"
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            str(run / "checkpoints" / "last.ckpt"),
+            "--data",
+            str(store),
+            "-o",
+            str(out),
+            "--baseline",
+            "random-init",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    row = json.loads((out / "metrics.json").read_text())["results"]["pretrained"]
+    assert "knn_top1" in row and "classifier_top1" not in row  # its logits are over transforms
+
+
 def test_fine_tune_classifier_from_pretrained(trained, tmp_path):
     store, run = trained
     out = tmp_path / "cls"

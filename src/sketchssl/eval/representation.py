@@ -90,6 +90,14 @@ def _dataset(
     )
 
 
+def is_label_classifier(model: torch.nn.Module) -> bool:
+    """A model whose ``logits(batch)`` scores the store's classes (it has ``num_classes``).
+
+    Pretext models (rotation / deformation) have logits too, but over their transforms.
+    """
+    return hasattr(model, "logits") and hasattr(getattr(model, "config", None), "num_classes")
+
+
 def classifier_accuracy(
     model: torch.nn.Module, dataloader: DataLoader, device: torch.device
 ) -> dict[str, float]:
@@ -182,7 +190,7 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
                 )
             )
         metrics.update(objective_on_split(model, loader(queries), device, options.seed))
-        if hasattr(model, "logits"):  # a fine-tuned classifier: its own head on the queries
+        if is_label_classifier(model):  # a fine-tuned classifier: its own head on the queries
             metrics.update(classifier_accuracy(model, loader(queries), device))
         return metrics, test_x
 
