@@ -51,7 +51,13 @@ from torch import Tensor
 from sketchssl.data.formats import stroke3_to_stroke5, stroke5_to_stroke3
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError
-from sketchssl.render.patch_view import corrupt_sequence, mask_row, patch_view
+from sketchssl.render.patch_view import (
+    PATCH_VIEW,
+    corrupt_sequence,
+    mask_row,
+    patch_config_from_data,
+    patch_view,
+)
 from sketchssl.render.patches import PatchConfig, make_mask_table
 from sketchssl.render.raster import render_strokes
 from sketchssl.render.views import SketchDataset
@@ -211,6 +217,7 @@ class SketchCodec:
 
     method: Any
     dataset: SketchDataset
+    patch_geometry: PatchConfig | None = None
 
     @classmethod
     def for_method(
@@ -228,7 +235,8 @@ class SketchCodec:
             bbox_factor=float(data.get("bbox_factor", 10.0)),
             clamp_limit=float(data.get("clamp_limit", 1000.0)),
         )
-        return cls(method, dataset)
+        geometry = patch_config_from_data(data) if PATCH_VIEW in data.get("views", ()) else None
+        return cls(method, dataset, geometry)
 
     @property
     def input_kind(self) -> str:
@@ -237,7 +245,10 @@ class SketchCodec:
 
     @property
     def patch_config(self) -> PatchConfig:
-        """Patch geometry of a patch-input method (SP-gra2seq's by default)."""
+        """Patch geometry: the run config's ``data.patch_*`` when it has a patches view, else
+        the method's ``patch_config`` or SP-gra2seq's defaults."""
+        if self.patch_geometry is not None:
+            return self.patch_geometry
         return getattr(self.method, "patch_config", None) or PatchConfig()
 
     def sequence_batch(self, sketches: Sequence[np.ndarray]) -> dict[str, Tensor]:

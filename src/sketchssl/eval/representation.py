@@ -26,6 +26,7 @@ from sketchssl.eval.baselines import embed_dataset, pixel_embeddings
 from sketchssl.eval.metrics import evaluate_embeddings, protocol_description
 from sketchssl.eval.report import format_gains, format_table, write_report
 from sketchssl.methods.checkpoint import load_method
+from sketchssl.render.patch_view import views_without_patches, with_patch_view
 from sketchssl.render.views import SketchDataset
 
 __all__ = [
@@ -75,10 +76,11 @@ class RepresentationEval:
 def _dataset(
     store: SketchStore, data: dict[str, Any], split: str, scale: float | None
 ) -> SketchDataset:
-    return SketchDataset(
+    """The split's dataset as the run config's data section builds it (patch view unmasked)."""
+    base = SketchDataset(
         store,
         split=split,
-        views=tuple(data.get("views", ("sequence",))),
+        views=views_without_patches(tuple(data.get("views", ("sequence",)))),
         max_len=int(data.get("max_len", 250)),
         normalization=data.get("normalization", "std"),
         scale=scale,
@@ -88,6 +90,7 @@ def _dataset(
         bbox_factor=float(data.get("bbox_factor", 10.0)),
         clamp_limit=float(data.get("clamp_limit", 1000.0)),
     )
+    return with_patch_view(base, data, mask_prob=0.0)
 
 
 def is_label_classifier(model: torch.nn.Module) -> bool:

@@ -23,12 +23,15 @@ mask table, so every method and every run sees the same corruption.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from sketchssl.data.formats import polylines_to_stroke3, stroke3_to_absolute, validate_stroke3
-from sketchssl.errors import SketchFormatError
+from sketchssl.errors import ConfigError, SketchFormatError
 from sketchssl.render.patches import (
     PatchConfig,
     canvas_layout,
@@ -39,15 +42,70 @@ from sketchssl.render.patches import (
 
 __all__ = [
     "PATCH_KEYS",
+    "PATCH_VIEW",
+    "patch_config_from_data",
+    "with_patch_view",
     "PatchViewDataset",
     "corrupt_sequence",
     "mask_row",
     "masked_slots",
     "patch_view",
+    "views_without_patches",
 ]
 
 #: Batch keys of the patch view.
 PATCH_KEYS = ("patches", "patch_valid", "patch_masked", "patch_original")
+
+#: Name of the patch view in a run config's ``data.views``.
+PATCH_VIEW = "patches"
+
+
+def patch_config_from_data(data: Mapping[str, Any]) -> PatchConfig:
+    """The patch geometry of a run config's data section (keys ``patch_*``; PatchConfig's defaults).
+
+    The data section is the single source of the geometry: training crops with it, and
+    healing / evaluation read it back from the checkpoint's run config.
+    """
+    defaults = PatchConfig()
+    border = data.get("patch_border", defaults.border)
+    return PatchConfig(
+        patch_size=int(data.get("patch_size", defaults.patch_size)),
+        max_patches=int(data.get("patch_slots", defaults.max_patches)),
+        canvas_scale=float(data.get("patch_canvas_scale", defaults.canvas_scale)),
+        line_width=float(data.get("patch_line_width", defaults.line_width)),
+        point_stride=int(data.get("patch_point_stride", defaults.point_stride)),
+        border=None if border is None or int(border) < 0 else int(border),
+    )
+
+
+def with_patch_view(
+    base: Dataset, data: Mapping[str, Any], *, mask_prob: float | None = None, seed: int = 0
+) -> Dataset:
+    """``base`` with the patch view added when ``data["views"]`` names it, else ``base``.
+
+    Args:
+        base: the dataset of the other views (``sequence`` at least: the decoders' target).
+        data: a run config's data section (a mapping or :class:`~sketchssl.train.config.DataConfig`
+            as a dict).
+        mask_prob: masking probability; None uses ``data["patch_mask_prob"]`` (training-time
+            corruption, fresh uniforms per item from ``seed``).
+        seed: seed of the fresh uniforms.
+    """
+    if PATCH_VIEW not in tuple(data.get("views", ())):
+        return base
+    prob = float(data.get("patch_mask_prob", 0.0)) if mask_prob is None else float(mask_prob)
+    return PatchViewDataset(base, mask_prob=prob, config=patch_config_from_data(data), seed=seed)
+
+
+def views_without_patches(views: Sequence[str]) -> tuple[str, ...]:
+    """``views`` minus the patch view (what the underlying SketchDataset builds)."""
+    rest = tuple(view for view in views if view != PATCH_VIEW)
+    if len(rest) != len(tuple(views)) and "sequence" not in rest:
+        raise ConfigError(
+            "the patches view needs the sequence view beside it (the decoder's target): "
+            "set data.views=[sequence,patches]"
+        )
+    return rest
 
 
 def mask_row(table: np.ndarray, position: int) -> np.ndarray:
@@ -180,6 +238,31 @@ class PatchViewDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.base)
+
+    # The base dataset's selection and preprocessing, so code written for a SketchDataset
+    # (samplers reading lengths, evaluation subsampling the gallery) works on the wrapper.
+    @property
+    def indices(self) -> np.ndarray:
+        """Store indices of the items (the base dataset's; settable)."""
+        return self.base.indices
+
+    @indices.setter
+    def indices(self, value: np.ndarray) -> None:
+        self.base.indices = value
+
+    @property
+    def scale(self) -> float | None:
+        """The base dataset's global scale factor."""
+        return self.base.scale
+
+    @property
+    def store(self):  # noqa: ANN201 - the base dataset's SketchStore
+        """The base dataset's store."""
+        return self.base.store
+
+    def prepare(self, sketch: np.ndarray) -> np.ndarray:
+        """The base dataset's per-sketch preprocessing."""
+        return self.base.prepare(sketch)
 
     def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
         item = dict(self.base[position])

@@ -47,7 +47,8 @@ class DataConfig:
         max_len: sequence rows; longer sketches are cut.
         normalization: ``std`` (sketch-rnn global scale), ``bbox`` (Sketch-BERT) or ``none``.
         start_token: put sketch-rnn's S0 in front of each sequence.
-        views: ``sequence`` and / or ``raster``.
+        views: ``sequence``, ``raster``, the pretext views of :mod:`sketchssl.render.pretext`,
+            and ``patches`` (the patch graph of SP-gra2seq / Lmser-pix2seq, beside ``sequence``).
         raster_size: image side for the raster view.
         raster_line_width: stroke width for the raster view.
         bbox_factor: Sketch-BERT's ``max_scale_factor`` for ``bbox`` normalisation.
@@ -55,6 +56,14 @@ class DataConfig:
         batch_size: per device.
         num_workers: DataLoader worker processes.
         bucket_by_length: batch sketches of similar length together (less padding).
+        patch_size: side of each patch and of the whole-sketch node (patches view).
+        patch_slots: patch slots per sketch (SP-gra2seq: 20).
+        patch_canvas_scale: larger side of the sketch on the patch canvas, in pixels.
+        patch_line_width: stroke width on the patch canvas, in pixels.
+        patch_point_stride: a patch centre every this many points of a stroke.
+        patch_border: black border around the canvas (-1 = 1.5 x patch_size, SP-gra2seq's).
+        patch_mask_prob: training-time masking probability of each patch square (fresh
+            uniforms per sketch, reproducible from the run's seed).
     """
 
     store: str = ""
@@ -71,6 +80,13 @@ class DataConfig:
     batch_size: int = 64
     num_workers: int = 2
     bucket_by_length: bool = True
+    patch_size: int = 256
+    patch_slots: int = 20
+    patch_canvas_scale: float = 640.0
+    patch_line_width: float = 16.0
+    patch_point_stride: int = 4
+    patch_border: int = -1
+    patch_mask_prob: float = 0.0
 
 
 @dataclass

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import lightning.pytorch as pl
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from sketchssl.data.store import SketchStore
+from sketchssl.render.patch_view import views_without_patches, with_patch_view
 from sketchssl.render.views import SketchDataset
 from sketchssl.train.config import DataConfig
 from sketchssl.train.sampler import StepSeededBatchSampler
@@ -29,13 +32,24 @@ class StepSeededDataLoader(DataLoader):
 
 
 def make_dataset(
-    data: DataConfig, store: SketchStore, split: str, scale: float | None = None
-) -> SketchDataset:
-    """The :class:`SketchDataset` of one split as ``data`` configures it."""
-    return SketchDataset(
+    data: DataConfig,
+    store: SketchStore,
+    split: str,
+    scale: float | None = None,
+    seed: int = 0,
+    mask_prob: float | None = None,
+) -> Dataset:
+    """The dataset of one split as ``data`` configures it.
+
+    A :class:`SketchDataset`, wrapped by :class:`~sketchssl.render.patch_view.PatchViewDataset`
+    when ``data.views`` holds ``patches`` (masked at ``data.patch_mask_prob`` unless
+    ``mask_prob`` says otherwise; ``seed`` drives the masks). Its ``scale`` is the global
+    scale factor of the sequence view.
+    """
+    base = SketchDataset(
         store,
         split=split,
-        views=data.views,
+        views=views_without_patches(data.views),
         max_len=data.max_len,
         normalization=data.normalization,
         scale=scale,
@@ -45,6 +59,7 @@ def make_dataset(
         bbox_factor=data.bbox_factor,
         clamp_limit=data.clamp_limit,
     )
+    return with_patch_view(base, dataclasses.asdict(data), mask_prob=mask_prob, seed=seed)
 
 
 class SketchDataModule(pl.LightningDataModule):
@@ -60,16 +75,19 @@ class SketchDataModule(pl.LightningDataModule):
         self.data = data
         self.seed = seed
         self.store = SketchStore.open(data.store)
-        self.train_dataset = make_dataset(data, self.store, data.train_split)
-        # The validation split is normalised with the training split's scale factor.
+        self.train_dataset = make_dataset(data, self.store, data.train_split, seed=seed)
+        # The validation split is normalised with the training split's scale factor; its
+        # patch masks are fixed (seeded per item), so the validation loss is comparable.
         self.val_dataset = (
-            make_dataset(data, self.store, data.val_split, scale=self.train_dataset.scale)
+            make_dataset(
+                data, self.store, data.val_split, scale=self.train_dataset.scale, seed=seed + 1
+            )
             if data.val_split and len(self.store.split_indices(data.val_split))
             else None
         )
 
     def _loader(
-        self, dataset: SketchDataset, loader_class: type[DataLoader] = DataLoader, **kwargs: object
+        self, dataset: Dataset, loader_class: type[DataLoader] = DataLoader, **kwargs: object
     ) -> DataLoader:
         workers = self.data.num_workers
         return loader_class(

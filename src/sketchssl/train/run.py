@@ -127,7 +127,7 @@ def resolve_config(
 
 
 def _fill_from_store(config: RunConfig) -> None:
-    """Settings a method needs from the data: the class count for classifiers."""
+    """Settings a method takes from the data: the class count of classifiers, patch geometry."""
     from sketchssl.data.store import SketchStore
 
     model = config.model
@@ -140,6 +140,16 @@ def _fill_from_store(config: RunConfig) -> None:
             )
         if model.num_classes != classes:
             config.model = dataclasses.replace(model, num_classes=classes)
+    # The patch geometry has one source, the data section: a model reading patches takes its
+    # patch side and slot count from there.
+    if "patches" in config.data.views:
+        synced = {
+            key: getattr(config.data, source)
+            for key, source in (("patch_size", "patch_size"), ("patch_slots", "patch_slots"))
+            if hasattr(config.model, key)
+        }
+        if synced:
+            config.model = dataclasses.replace(config.model, **synced)
 
 
 def _initialise_from(method: Any, init: Path) -> str:
