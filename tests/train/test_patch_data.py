@@ -53,7 +53,10 @@ def test_training_masks_are_reproducible_and_validation_fixed(doodle_store):
     first = make_dataset(data, module_store(doodle_store), "train", seed=3)
     second = make_dataset(data, module_store(doodle_store), "train", seed=3)
     other = make_dataset(data, module_store(doodle_store), "train", seed=4)
-    masks = [torch.stack([d[i]["patch_masked"] for i in range(len(d))]) for d in (first, second, other)]
+    masks = [
+        torch.stack([dataset[i]["patch_masked"] for i in range(len(dataset))])
+        for dataset in (first, second, other)
+    ]
     assert torch.equal(masks[0], masks[1])
     assert masks[0].any() and not torch.equal(masks[0], masks[2])
 

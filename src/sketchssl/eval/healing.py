@@ -245,8 +245,10 @@ class SketchCodec:
 
     @property
     def patch_config(self) -> PatchConfig:
-        """Patch geometry: the run config's ``data.patch_*`` when it has a patches view, else
-        the method's ``patch_config`` or SP-gra2seq's defaults."""
+        """Patch geometry: the run config's ``data.patch_*``, else SP-gra2seq's defaults.
+
+        The run config wins when it has a patches view; then the method's ``patch_config``.
+        """
         if self.patch_geometry is not None:
             return self.patch_geometry
         return getattr(self.method, "patch_config", None) or PatchConfig()
