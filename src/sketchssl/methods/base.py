@@ -99,7 +99,9 @@ class SketchMethod(nn.Module):
 
     Subclasses set ``config_class`` (a dataclass) and implement :meth:`loss` and :meth:`embed`.
     ``name`` and ``description`` are filled in by
-    :func:`~sketchssl.methods.registry.register_method`.
+    :func:`~sketchssl.methods.registry.register_method`. ``uses_labels`` is True for methods
+    whose training objective reads the class labels (classifiers, fine-tuning heads);
+    ``sketchssl bench`` compares only the self-supervised ones (False) unless named.
 
     Args:
         config: an instance of ``config_class``; None uses its defaults.
@@ -108,6 +110,7 @@ class SketchMethod(nn.Module):
     config_class: ClassVar[type]
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    uses_labels: ClassVar[bool] = False
 
     def __init__(self, config: Any | None = None) -> None:
         super().__init__()

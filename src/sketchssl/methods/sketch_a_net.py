@@ -91,6 +91,7 @@ class SketchANetClassifier(SketchMethod):
     """
 
     config_class = SketchANetConfig
+    uses_labels = True
     config: SketchANetConfig
 
     def __init__(self, config: SketchANetConfig | None = None) -> None:

@@ -552,6 +552,7 @@ class SketchBertClassifier(SketchBertBase):
     """
 
     config_class = SketchBertClassifierConfig
+    uses_labels = True
     config: SketchBertClassifierConfig
     prefix_value = CLS_PREFIX_VALUE
 
@@ -593,6 +594,7 @@ class SketchBertRetrieval(SketchBertBase):
     """
 
     config_class = SketchBertRetrievalConfig
+    uses_labels = True
     config: SketchBertRetrievalConfig
     prefix_value = RETRIEVAL_PREFIX_VALUE
 
