@@ -14,7 +14,7 @@ $(BIN)/.sketchssl-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev,viz]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,viz,serve]"
 	touch $@
 
 demo: $(BIN)/.sketchssl-installed

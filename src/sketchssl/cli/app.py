@@ -50,11 +50,13 @@ def _register_commands() -> None:
         heal_cmd,
         render_cmd,
         sample_cmd,
+        serve_cmd,
         train_cmd,
     )
 
     for module in (data_cmd, render_cmd, train_cmd, eval_cmd, sample_cmd, heal_cmd, demo_cmd):
         module.register(app)
+    serve_cmd.register(app)
 
 
 _register_commands()

@@ -1,0 +1,85 @@
+"""``sketchssl serve``: the interactive web demo (FastAPI app run by uvicorn).
+
+Binds to 127.0.0.1 unless ``--host`` says otherwise; on a loopback address only ``Host`` headers
+naming the loopback are accepted (a guard against DNS rebinding).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import typer
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine only."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to ``app``."""
+
+    @app.command("serve", no_args_is_help=True)
+    def serve_command(
+        checkpoint: Path = typer.Option(
+            ..., "--checkpoint", "-c", help="Encoder *.ckpt (sketch_bert completes drawings)."
+        ),
+        gallery: Path = typer.Option(
+            None, "--gallery", "-g", help="SketchStore whose train split is the gallery."
+        ),
+        heal_checkpoint: Path = typer.Option(
+            None, "--heal-checkpoint", help="A generative *.ckpt (sketch_rnn, ...) for healing."
+        ),
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
+        port: int = typer.Option(8000, "--port", help="Port to bind."),
+        max_gallery: int = typer.Option(
+            3000, "--max-gallery", help="Embed at most this many gallery sketches (seeded)."
+        ),
+        rate: float = typer.Option(20.0, "--rate", help="API requests per second per client."),
+        burst: int = typer.Option(40, "--burst", help="API requests a client may burst."),
+        max_body: int = typer.Option(
+            512 * 1024, "--max-body", help="Largest request body in bytes."
+        ),
+        seed: int = typer.Option(0, "--seed", help="Seed of the gallery subset."),
+    ) -> None:
+        """Web demo: draw a sketch; see it recognised, its gallery neighbours, completed, healed.
+
+        One page at http://HOST:PORT/ and a JSON API under /api (schema: /openapi.json).
+        """
+        try:
+            import uvicorn
+
+            from sketchssl.serve import ModelService, ServerLimits, create_app
+        except ImportError as error:
+            from sketchssl.errors import ConfigError
+
+            raise ConfigError(
+                f"sketchssl serve needs the 'serve' extra ({error.name} is missing): "
+                "pip install -e '.[serve]'"
+            ) from None
+        import sketchssl.methods  # noqa: F401  (registers the methods)
+
+        limits = ServerLimits(max_body_bytes=max_body, rate=rate, burst=burst)
+        service = ModelService.from_paths(
+            checkpoint,
+            gallery=gallery,
+            heal_checkpoint=heal_checkpoint,
+            max_gallery=max_gallery,
+            seed=seed,
+            progress=typer.echo,
+        )
+        allowed = [*LOOPBACK_NAMES, host] if is_loopback(host) else None
+        application = create_app(service, limits, allowed_hosts=allowed)
+        shown = f"[{host}]" if ":" in host else host
+        typer.echo(f"serving on http://{shown}:{port}/  (API schema: /openapi.json; Ctrl-C stops)")
+        if not is_loopback(host):
+            typer.echo(f"note: bound to {host}, reachable from other machines; no authentication")
+        uvicorn.run(application, host=host, port=port, log_level="warning")
