@@ -355,7 +355,12 @@ class ModelService:
             completed = method.generate(batch, position_mask, state_mask)[0]  # (T, 5)
         used = length + appended
         start = int(dataset.start_token)
-        completion = stroke5_to_stroke3(completed[:used].numpy(), start_token=bool(start))
+        rows5 = completed[:used].numpy().copy()  # (U, 5)
+        # The length is given: a predicted end inside it counts as a pen lift, so it does not
+        # cut off the points after it.
+        ended = rows5[:, 2:].argmax(axis=1) == 2
+        rows5[ended, 2:] = (0.0, 1.0, 0.0)
+        completion = stroke5_to_stroke3(rows5, start_token=bool(start))
         if len(completion) == 0:  # an immediate end predicted: draw nothing rather than fail
             completion = np.zeros((1, 3), dtype=np.float32)
         completion[-1, 2] = 1
@@ -378,7 +383,7 @@ class ModelService:
             "input": to_strokes(prepared, drawing.start),
             "completion": to_strokes(completion, drawing.start),
             "predicted_points": predicted,
-            "hidden_points": int(masks.position[0].sum()),
+            "hidden_points": int(masks.position[0, start:].sum()),  # the start row is no point
             "appended_points": appended,
         }
 
