@@ -3,17 +3,27 @@
 For each preset: real batches from a store (the QuickDraw mini set by default) prepared exactly
 as ``sketchssl train`` prepares them (same preprocessing, same length-bucketed sampler), then
 
+* data-view seconds per batch: building the batch in one process, as a DataLoader worker does
+  (the sequence view, and for image methods the rendering of every transformed copy, for patch
+  methods the canvas, masks and crops); its share of ``view + network`` time is the part a
+  single worker must hide behind the network step;
 * training sketches/s: forward + backward + Adam step, after warm-up steps;
 * embedding sketches/s: ``embed`` under ``no_grad`` in eval mode;
 * model FLOPs utilisation (MFU): FLOPs of the measured steps (counted by
   ``torch.utils.flop_counter.FlopCounterMode`` on the same batches) per second, divided by the
   machine's matrix-product peak measured in the same run (best of several float32 matmuls);
-  data loading is included in neither.
+  data loading is included in neither;
+* for methods that draw (``generate``): conditional sampling sketches/s at several batch sizes,
+  with the autoregressive steps actually run (a batch runs until its longest sketch ends) and
+  the time per step. ``--checkpoint`` loads trained weights first: an untrained decoder ends its
+  sketches after a few points, so sampling speed is only meaningful with trained weights.
 
 Usage::
 
     python benchmarks/train_bench.py sketch_bert [--presets tiny,paper] [--steps 20]
         [--data STORE] [--out benchmarks/results/train_bench_sketch_bert.json]
+    python benchmarks/train_bench.py sketch_rnn --presets tiny --data SHEEP_STORE \
+        --checkpoint RUN/checkpoints/last.ckpt --sample-batches 1,10,100
 """
 
 from __future__ import annotations
@@ -34,7 +44,9 @@ from torch.utils.flop_counter import FlopCounterMode
 import sketchssl.methods  # noqa: F401  (registers the methods)
 from sketchssl.data.build import build_store
 from sketchssl.data.store import SketchStore
+from sketchssl.eval.generation import can_draw
 from sketchssl.methods import build_method
+from sketchssl.methods.checkpoint import load_method
 from sketchssl.train.config import load_run_config
 from sketchssl.train.data import make_dataset
 from sketchssl.train.module import build_optimizer
@@ -65,10 +77,73 @@ def collate(dataset, positions: list[int]) -> dict[str, torch.Tensor]:
     return {key: torch.stack([item[key] for item in items]) for key in items[0]}
 
 
-def bench_preset(method: str, preset: str, store: SketchStore, steps: int, warmup: int) -> dict:
+def points_per_sketch(batch: dict[str, torch.Tensor], store: SketchStore) -> float:
+    """Mean points per sketch of a batch: its length mask, else the store's lengths."""
+    if "mask" in batch:
+        return float(batch["mask"].sum(1).float().mean())
+    return float(store.lengths[batch["index"].numpy()].mean())
+
+
+def steps_run(drawn: torch.Tensor) -> int:
+    """Autoregressive steps a sampled ``(B, T, 5)`` batch needed: until its longest sketch ended."""
+    ended = drawn[..., 4] > 0  # (B, T)
+    first_end = torch.where(
+        ended.any(1),
+        ended.float().argmax(1),
+        torch.full_like(ended[:, 0], drawn.shape[1], dtype=torch.long),
+    )
+    return int(first_end.max()) + 1
+
+
+def bench_sampling(
+    model: torch.nn.Module, dataset, batch_sizes: list[int], max_len: int, repeats: int = 2
+) -> list[dict]:
+    """Conditional sampling (encode a real batch, decode from ``mu``) at several batch sizes."""
+    model.eval()
+    rows = []
+    for batch_size in batch_sizes:
+        batch = collate(dataset, list(range(batch_size)))
+        if hasattr(model, "generator"):
+            model.generator = torch.Generator().manual_seed(0)
+        model.generate(batch, temperature=0.24, max_len=8)  # warm-up
+        best, steps = float("inf"), 0
+        for _ in range(repeats):
+            if hasattr(model, "generator"):
+                model.generator = torch.Generator().manual_seed(0)
+            start = time.perf_counter()
+            drawn = model.generate(batch, temperature=0.24, max_len=max_len)  # (B, T, 5)
+            seconds = time.perf_counter() - start
+            if seconds < best:
+                best, steps = seconds, steps_run(drawn)
+        rows.append(
+            {
+                "batch_size": batch_size,
+                "max_len": max_len,
+                "steps_run": steps,
+                "seconds": best,
+                "sample_sketches_per_s": batch_size / best,
+                "ms_per_step": 1000 * best / steps,
+            }
+        )
+    return rows
+
+
+def bench_preset(
+    method: str,
+    preset: str,
+    store: SketchStore,
+    steps: int,
+    warmup: int,
+    checkpoint: Path | None = None,
+    sample_batches: list[int] | None = None,
+) -> dict:
     config = load_run_config(method, preset, [f"data.store={store.path}"])
     torch.manual_seed(0)
-    model = build_method(method, vars(config.model))
+    if checkpoint is not None:
+        model, _ = load_method(checkpoint, expect=method)  # its own model config
+        model.train()
+    else:
+        model = build_method(method, vars(config.model))
     dataset = make_dataset(config.data, store, "train")
     batch_size = config.data.batch_size
     sampler = StepSeededBatchSampler(
@@ -77,7 +152,12 @@ def bench_preset(method: str, preset: str, store: SketchStore, steps: int, warmu
         seed=0,
         lengths=store.lengths[dataset.indices] if config.data.bucket_by_length else None,
     )
-    batches = [collate(dataset, sampler.batch_at(step)) for step in range(warmup + steps)]
+    batches, view_seconds = [], []
+    for step in range(warmup + steps):
+        start = time.perf_counter()
+        batches.append(collate(dataset, sampler.batch_at(step)))
+        view_seconds.append(time.perf_counter() - start)
+    view_per_step = float(np.mean(view_seconds[warmup:]))
     optimizer = build_optimizer(model.parameters(), config.optim)
 
     def train_step(batch: dict[str, torch.Tensor]) -> None:
@@ -109,7 +189,11 @@ def bench_preset(method: str, preset: str, store: SketchStore, steps: int, warmu
                 model.embed(batch)
         embed_flops = counter.get_total_flops()
     sketches = steps * batch_size
-    mean_length = float(np.mean([b["mask"].sum(1).float().mean() for b in batches[warmup:]]))
+    mean_length = float(np.mean([points_per_sketch(b, store) for b in batches[warmup:]]))
+    sampling = None
+    if sample_batches and can_draw(model):
+        sampling = bench_sampling(model, dataset, sample_batches, config.data.max_len)
+    step_seconds = train_seconds / steps
     return {
         "method": method,
         "preset": preset,
@@ -118,10 +202,14 @@ def bench_preset(method: str, preset: str, store: SketchStore, steps: int, warmu
         "steps": steps,
         "mean_points_per_sketch": mean_length,
         "train_sketches_per_s": sketches / train_seconds,
-        "train_seconds_per_step": train_seconds / steps,
+        "train_seconds_per_step": step_seconds,
+        "view_seconds_per_step": view_per_step,
+        "view_share": view_per_step / (view_per_step + step_seconds),
+        "weights": str(checkpoint) if checkpoint is not None else "untrained",
         "train_model_flops_per_s": train_flops / train_seconds,
         "embed_sketches_per_s": sketches / embed_seconds,
         "embed_model_flops_per_s": embed_flops / embed_seconds,
+        "sampling": sampling,
     }
 
 
@@ -140,7 +228,16 @@ def main(argv: list[str] | None = None) -> int:
         help="a SketchStore (default: build one from the QuickDraw mini .npz files)",
     )
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="trained weights (one preset only)"
+    )
+    parser.add_argument(
+        "--sample-batches",
+        default="1,16,64",
+        help="batch sizes of the sampling benchmark (methods that draw); '' to skip",
+    )
     args = parser.parse_args(argv)
+    sample_batches = [int(size) for size in args.sample_batches.split(",") if size]
     out = args.out or REPO / "benchmarks" / "results" / f"train_bench_{args.method}.json"
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,7 +256,15 @@ def main(argv: list[str] | None = None) -> int:
         peak = matmul_peak()
         rows = []
         for preset in args.presets.split(","):
-            row = bench_preset(args.method, preset, store, args.steps, args.warmup)
+            row = bench_preset(
+                args.method,
+                preset,
+                store,
+                args.steps,
+                args.warmup,
+                checkpoint=args.checkpoint,
+                sample_batches=sample_batches,
+            )
             row["train_mfu"] = row["train_model_flops_per_s"] / peak
             row["embed_mfu"] = row["embed_model_flops_per_s"] / peak
             rows.append(row)
@@ -182,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     header = (
         f"{'preset':<8}{'params':>12}{'batch':>7}{'train sk/s':>12}{'s/step':>9}"
-        f"{'train MFU':>11}{'embed sk/s':>12}{'embed MFU':>11}"
+        f"{'train MFU':>11}{'embed sk/s':>12}{'embed MFU':>11}{'view s':>8}{'view %':>8}"
     )
     print(header)
     for row in rows:
@@ -190,7 +295,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['preset']:<8}{row['parameters']:>12,}{row['batch_size']:>7}"
             f"{row['train_sketches_per_s']:>12.1f}{row['train_seconds_per_step']:>9.3f}"
             f"{row['train_mfu']:>10.1%}{row['embed_sketches_per_s']:>12.1f}{row['embed_mfu']:>10.1%}"
+            f"{row['view_seconds_per_step']:>8.3f}{row['view_share']:>8.1%}"
         )
+        for sample in row["sampling"] or []:
+            print(
+                f"  sampling batch {sample['batch_size']:>4}: {sample['steps_run']:>4} steps, "
+                f"{sample['ms_per_step']:.2f} ms/step, "
+                f"{sample['sample_sketches_per_s']:.1f} sketches/s"
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(report, indent=2) + "\n")
