@@ -10,9 +10,12 @@ Models and losses here import only torch (never Lightning), so a plain PyTorch l
 
 # importing a method module registers its methods
 from sketchssl.methods import (  # noqa: F401
+    lmser_pix2seq,
     sketch_a_net,
     sketch_bert,
     sketch_rnn,
+    sketchgloc,
+    sp_gra2seq,
     transform_prediction,
 )
 from sketchssl.methods.base import SketchMethod
