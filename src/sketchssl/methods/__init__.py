@@ -14,6 +14,7 @@ from sketchssl.methods import (  # noqa: F401
     sketch_a_net,
     sketch_bert,
     sketch_rnn,
+    sketchgloc,
     transform_prediction,
 )
 from sketchssl.methods.base import SketchMethod
