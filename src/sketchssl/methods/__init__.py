@@ -15,6 +15,7 @@ from sketchssl.methods import (  # noqa: F401
     sketch_bert,
     sketch_rnn,
     sketchgloc,
+    sp_gra2seq,
     transform_prediction,
 )
 from sketchssl.methods.base import SketchMethod
