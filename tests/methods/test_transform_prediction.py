@@ -13,6 +13,7 @@ from sketchssl.errors import ConfigError, SketchFormatError
 from sketchssl.methods import build_method
 from sketchssl.methods.checkpoint import load_method
 from sketchssl.methods.transform_prediction import (
+    RotationCNN,
     RotationDeformationTCN,
     RotationTCN,
     TransformCNNConfig,
@@ -210,3 +211,18 @@ def test_documented_examples(module):
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_embedding_views_give_the_same_features_as_the_copies(doodle_store):
+    # evaluation embeds the gallery from the plain view (one render, not four): it must equal
+    # the label-0 copy of the pretext view the model trained on
+    torch.manual_seed(0)
+    model = RotationCNN(TransformCNNConfig(**SMALL_CNN)).eval()
+    assert model.embedding_views(("rotation_images",)) == ("raster",)
+    assert model.embedding_views(("sequence", "rotation_images")) == ("sequence", "raster")
+    options = dict(count=5, raster_size=32, raster_line_width=1.5)
+    plain = batch_of(doodle_store, ("raster",), **options)
+    copies = batch_of(doodle_store, ("rotation_images",), **options)
+    torch.testing.assert_close(model.embed(plain), model.embed(copies))
+    tcn = RotationDeformationTCN(TransformTCNConfig(**SMALL_TCN))
+    assert tcn.embedding_views(("rotation_points", "deformation_points")) == ("points",)

@@ -161,7 +161,12 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
     device = torch.device(options.device)
     store = SketchStore.open(options.store)
     data = dict(run_config.get("data", {}))
-    gallery = _dataset(store, data, "train", None)
+    # The gallery only goes through embed: a method may name cheaper views for that (the
+    # transform-prediction methods skip rendering every transformed copy).
+    gallery_data = dict(data)
+    if hasattr(method, "embedding_views"):
+        gallery_data["views"] = method.embedding_views(tuple(data.get("views", ("sequence",))))
+    gallery = _dataset(store, gallery_data, "train", None)
     if options.max_gallery is not None and options.max_gallery < len(gallery):
         # A seeded subset keeps the class mix of the whole split.
         generator = torch.Generator().manual_seed(options.seed)

@@ -251,6 +251,16 @@ class TransformPrediction(SketchMethod):
         inputs, key = self.untransformed(batch)
         return self.features(inputs, key)
 
+    def embedding_views(self, views: tuple[str, ...]) -> tuple[str, ...]:
+        """The dataset views :meth:`embed` needs: the plain input instead of every copy.
+
+        Rendering all transformed copies to embed only the label-0 one costs 4x (rotation) or
+        2x (deformation) the rendering; the plain view gives the same input.
+        """
+        plain = "raster" if self.plain_key == "image" else self.plain_key
+        kept = tuple(view for view in views if not view.endswith(f"_{self.input_kind}"))
+        return kept if plain in kept else (*kept, plain)
+
 
 class TransformCNN(TransformPrediction):
     """Image branch: :class:`AlexNetBN` or :class:`SmallConvNet` over ``(1, H, W)`` renders.
