@@ -44,6 +44,7 @@ def _root(
 
 def _register_commands() -> None:
     from sketchssl.cli import (
+        bench_cmd,
         data_cmd,
         demo_cmd,
         eval_cmd,
@@ -57,6 +58,7 @@ def _register_commands() -> None:
     for module in (data_cmd, render_cmd, train_cmd, eval_cmd, sample_cmd, heal_cmd, demo_cmd):
         module.register(app)
     serve_cmd.register(app)
+    bench_cmd.register(app)
 
 
 _register_commands()

@@ -1,0 +1,261 @@
+"""The speed suite: data-view, training and embedding throughput, and model FLOPs utilisation.
+
+For one method and run configuration, on real batches of a store prepared exactly as
+``sketchssl train`` prepares them (same views, same length-bucketed step-seeded sampler):
+
+* data-view sketches/s: building the batches in one process, as one DataLoader worker does
+  (sequence view, renders of pretext copies, patch canvases);
+* training sketches/s: forward + backward + optimiser step, after warm-up steps;
+* embedding sketches/s: ``embed`` under ``no_grad`` in eval mode;
+* model FLOPs utilisation (MFU): FLOPs of the measured steps, counted by
+  ``torch.utils.flop_counter.FlopCounterMode`` on the same batches, per second, divided by the
+  matrix-product peak of the same device measured in the same run (:func:`matmul_peak`). Data
+  loading is in neither rate.
+
+The measurements follow nanoGPT's ``bench.py`` and PaLM's MFU definition (Chowdhery et al. 2022,
+appendix B): achieved model FLOPs over the hardware's peak, here the peak this process reaches
+with float32 ``torch.mm`` rather than a datasheet number.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from sketchssl.data.store import SketchStore
+from sketchssl.methods import build_method
+from sketchssl.train.config import RunConfig
+from sketchssl.train.data import make_dataset
+from sketchssl.train.module import build_optimizer
+from sketchssl.train.sampler import StepSeededBatchSampler
+
+__all__ = [
+    "SpeedRow",
+    "collate",
+    "decoding_steps",
+    "matmul_peak",
+    "measure_speed",
+    "points_per_sketch",
+    "synchronize",
+]
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued kernels on ``device`` (CUDA timings are asynchronous otherwise)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(device: str | torch.device = "cpu", size: int = 2048, repeats: int = 5) -> float:
+    """Best float32 matrix-product rate of ``device`` (FLOP/s), measured now.
+
+    ``2 * size**3`` FLOPs per product, best of ``repeats`` timed products after one warm-up.
+    On CUDA, TF32 is used only if the process enabled it (``torch.backends.cuda.matmul``).
+    """
+    device = torch.device(device)
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    torch.mm(a, b)  # warm-up
+    synchronize(device)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def collate(dataset: Any, positions: Sequence[int]) -> dict[str, torch.Tensor]:
+    """Stack the items at ``positions`` of ``dataset`` into one batch, as a DataLoader does."""
+    items = [dataset[int(position)] for position in positions]
+    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+def points_per_sketch(batch: dict[str, torch.Tensor], store: SketchStore) -> float:
+    """Mean points per sketch of a batch: its length mask, else the store's lengths."""
+    if "mask" in batch:
+        return float(batch["mask"].sum(1).float().mean())
+    return float(store.lengths[batch["index"].numpy()].mean())
+
+
+def decoding_steps(drawn: torch.Tensor) -> int:
+    """Autoregressive steps a sampled ``(B, T, 5)`` batch ran: until its longest sketch ended.
+
+    A sketch's end row counts as a step; a sketch that never ends ran all ``T`` steps.
+
+    Examples:
+        >>> drawn = torch.zeros(2, 6, 5)
+        >>> drawn[0, 2, 4] = 1   # the first sketch ends at row 2 (3 steps)
+        >>> decoding_steps(drawn)   # the second never ends
+        6
+    """
+    ended = drawn[..., 4] > 0  # (B, T)
+    last_row = torch.full_like(ended[:, 0], drawn.shape[1] - 1, dtype=torch.long)
+    first_end = torch.where(ended.any(1), ended.float().argmax(1), last_row)  # (B,)
+    return int(first_end.max()) + 1
+
+
+@dataclass
+class SpeedRow:
+    """Throughput of one method and preset (rates in sketches per second).
+
+    ``train_mfu`` / ``embed_mfu`` are None when FLOPs were not counted.
+    """
+
+    method: str
+    preset: str
+    device: str
+    parameters: int
+    batch_size: int
+    steps: int
+    mean_points_per_sketch: float
+    view_sketches_per_s: float
+    train_sketches_per_s: float
+    train_seconds_per_step: float
+    embed_sketches_per_s: float
+    train_model_flops_per_s: float | None = None
+    embed_model_flops_per_s: float | None = None
+    train_mfu: float | None = None
+    embed_mfu: float | None = None
+    generate_seconds_per_step: float | None = None
+
+    def with_peak(self, peak_flops: float) -> SpeedRow:
+        """This row with the MFU columns filled from the device's matrix-product peak."""
+        if self.train_model_flops_per_s is not None:
+            self.train_mfu = self.train_model_flops_per_s / peak_flops
+        if self.embed_model_flops_per_s is not None:
+            self.embed_mfu = self.embed_model_flops_per_s / peak_flops
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for the JSON report."""
+        return asdict(self)
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {key: value.to(device) for key, value in batch.items()}
+
+
+def _generate_seconds_per_step(
+    model: Any, batch: dict[str, torch.Tensor], device: torch.device, steps: int = 16
+) -> float | None:
+    """Seconds per decoding step of ``generate`` on ``batch`` (methods that heal only)."""
+    if hasattr(model, "generator"):
+        model.generator = torch.Generator(device=device).manual_seed(0)
+    with torch.no_grad():
+        model.generate(batch, temperature=0.24, max_len=2)  # warm-up
+        synchronize(device)
+        start = time.perf_counter()
+        drawn = model.generate(batch, temperature=0.24, max_len=steps)  # (B, T, 5)
+        synchronize(device)
+    return (time.perf_counter() - start) / decoding_steps(drawn)
+
+
+def measure_speed(
+    config: RunConfig,
+    store: SketchStore,
+    *,
+    steps: int = 5,
+    warmup: int = 2,
+    device: str | torch.device = "cpu",
+    count_flops: bool = True,
+    time_generation: bool = False,
+) -> SpeedRow:
+    """Throughput of ``config``'s method on ``store``'s train split (untrained weights).
+
+    Args:
+        config: the run configuration as training resolves it (store settings filled in).
+        store: the store the batches come from.
+        steps: measured steps (training and embedding each).
+        warmup: unmeasured steps first (allocator, kernels, lazy initialisation).
+        device: where the model runs; batches are built on the CPU and moved.
+        count_flops: count the FLOPs of the measured steps (a second, untimed pass).
+        time_generation: also time ``generate`` per decoding step (methods that heal).
+    """
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"steps must be >= 1 and warmup >= 0, got {steps} and {warmup}")
+    device = torch.device(device)
+    torch.manual_seed(config.trainer.seed)
+    model = build_method(config.method, asdict(config.model)).to(device)
+    dataset = make_dataset(config.data, store, config.data.train_split)
+    batch_size = config.data.batch_size
+    sampler = StepSeededBatchSampler(
+        len(dataset),
+        batch_size,
+        seed=config.trainer.seed,
+        lengths=store.lengths[dataset.indices] if config.data.bucket_by_length else None,
+    )
+    view_seconds = 0.0
+    batches = []
+    for step in range(warmup + steps):
+        start = time.perf_counter()
+        batch = collate(dataset, sampler.batch_at(step))
+        if step >= warmup:
+            view_seconds += time.perf_counter() - start
+        batches.append(batch)
+    sketches = sum(len(next(iter(batch.values()))) for batch in batches[warmup:])
+    on_device = [_to(batch, device) for batch in batches]
+    optimizer = build_optimizer(model.parameters(), config.optim)
+
+    def train_step(batch: dict[str, torch.Tensor]) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        model.loss(batch)["loss"].backward()
+        optimizer.step()
+
+    model.train()
+    for batch in on_device[:warmup]:
+        train_step(batch)
+    synchronize(device)
+    start = time.perf_counter()
+    for batch in on_device[warmup:]:
+        train_step(batch)
+    synchronize(device)
+    train_seconds = time.perf_counter() - start
+
+    model.eval()
+    with torch.no_grad():
+        model.embed(on_device[0])
+        synchronize(device)
+        start = time.perf_counter()
+        for batch in on_device[warmup:]:
+            model.embed(batch)
+        synchronize(device)
+        embed_seconds = time.perf_counter() - start
+
+    row = SpeedRow(
+        method=config.method,
+        preset=config.preset,
+        device=str(device),
+        parameters=sum(parameter.numel() for parameter in model.parameters()),
+        batch_size=batch_size,
+        steps=steps,
+        mean_points_per_sketch=float(
+            np.mean([points_per_sketch(batch, store) for batch in batches[warmup:]])
+        ),
+        view_sketches_per_s=sketches / max(view_seconds, 1e-9),
+        train_sketches_per_s=sketches / train_seconds,
+        train_seconds_per_step=train_seconds / steps,
+        embed_sketches_per_s=sketches / embed_seconds,
+    )
+    if count_flops:
+        model.train()
+        with FlopCounterMode(display=False) as counter:
+            for batch in on_device[warmup:]:
+                model.loss(batch)["loss"].backward()
+        row.train_model_flops_per_s = counter.get_total_flops() / train_seconds
+        model.eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            for batch in on_device[warmup:]:
+                model.embed(batch)
+        row.embed_model_flops_per_s = counter.get_total_flops() / embed_seconds
+    if time_generation:
+        model.eval()
+        row.generate_seconds_per_step = _generate_seconds_per_step(model, on_device[-1], device)
+    return row
