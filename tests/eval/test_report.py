@@ -64,3 +64,16 @@ def test_interrupted_write_keeps_the_old_report(tmp_path, monkeypatch):
     assert (tmp_path / "metrics.json").read_text() == before
     assert sorted(os.listdir(tmp_path)) == ["metrics.json", "metrics.md"]
     assert not math.isnan(json.loads(before)["results"]["pretrained"]["knn_top1"])
+
+
+def test_a_single_class_store_reports_the_held_out_objective_only():
+    # one class (aaron_sheep): no kNN / probe / retrieval, but the test loss must still show
+    from sketchssl.eval.report import render_markdown
+    from sketchssl.eval.representation import print_results
+
+    results = {"pretrained": {"test_recon": 0.5478}, "random_init": {"test_recon": 1.9141}}
+    text = render_markdown(results, {})
+    assert "| pretrained | 0.5478 |" in text and "| random_init | 1.914 |" in text
+    assert "Gain of" not in text and "knn_top1" not in text
+    terminal = print_results(results)
+    assert "test_recon" in terminal and "Gain of" not in terminal

@@ -19,7 +19,13 @@ from typing import Any
 
 from sketchssl.eval.metrics import REPORT_METRICS
 
-__all__ = ["BASELINE_ROWS", "format_gains", "format_table", "write_report"]
+__all__ = [
+    "BASELINE_ROWS",
+    "format_gains",
+    "format_objective_table",
+    "format_table",
+    "write_report",
+]
 
 #: Rows treated as baselines: the report shows every other row's gain over each of them.
 BASELINE_ROWS: tuple[str, ...] = ("random_init", "pixels")
@@ -66,6 +72,29 @@ def format_table(
     return "\n".join(lines)
 
 
+def format_objective_table(results: Mapping[str, Mapping[str, float]]) -> str:
+    """The held-out objective parts (``test_<part>``, in the method's own units) as a table.
+
+    Empty when no row has one. Lower is better for the loss parts.
+
+    Examples:
+        >>> print(format_objective_table({"pretrained": {"test_recon": 0.5478},
+        ...                               "random_init": {"test_recon": 1.9141}}))
+        | model | test_recon |
+        |---|---:|
+        | pretrained | 0.5478 |
+        | random_init | 1.914 |
+    """
+    columns = sorted({name for row in results.values() for name in row if name.startswith("test_")})
+    if not columns:
+        return ""
+    lines = ["| model | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for row_name, row in results.items():
+        cells = ["" if row.get(name) is None else f"{float(row[name]):.4g}" for name in columns]
+        lines.append(f"| {row_name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def compute_gains(
     results: Mapping[str, Mapping[str, float]], baselines: Sequence[str] = BASELINE_ROWS
 ) -> dict[str, dict[str, dict[str, float]]]:
@@ -103,6 +132,8 @@ def format_gains(
     lines = []
     for row_name, per_baseline in compute_gains(results, baselines).items():
         for baseline, gains in per_baseline.items():
+            if not gains:
+                continue
             text = ", ".join(
                 f"{name} {value:+.2f}" if not math.isnan(value) else f"{name} n/a"
                 for name, value in gains.items()
@@ -171,10 +202,21 @@ def _details_table(results: Mapping[str, Mapping[str, float]]) -> str:
 
 def render_markdown(results: Mapping[str, Mapping[str, float]], meta: Mapping[str, Any]) -> str:
     """The text of ``metrics.md``."""
-    parts = ["# Representation evaluation", "", format_table(results), ""]
+    parts = ["# Representation evaluation", ""]
+    if _present_metrics(results):
+        parts += [format_table(results), ""]
     gains = format_gains(results)
     if gains:
         parts += [line + "  " for line in gains.splitlines()] + [""]
+    objective = format_objective_table(results)
+    if objective:
+        parts += [
+            "Held-out objective (the method's training loss parts on the query split, eval "
+            "mode, its own units; lower is better):",
+            "",
+            objective,
+            "",
+        ]
     protocol = meta.get("protocol", {})
     knn = protocol.get("knn", {}) if isinstance(protocol, Mapping) else {}
     parts += [

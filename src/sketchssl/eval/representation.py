@@ -24,7 +24,12 @@ from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError, SketchSSLError
 from sketchssl.eval.baselines import embed_dataset, pixel_embeddings
 from sketchssl.eval.metrics import evaluate_embeddings, protocol_description
-from sketchssl.eval.report import format_gains, format_table, write_report
+from sketchssl.eval.report import (
+    format_gains,
+    format_objective_table,
+    format_table,
+    write_report,
+)
 from sketchssl.methods.checkpoint import load_method
 from sketchssl.render.patch_view import views_without_patches, with_patch_view
 from sketchssl.render.views import SketchDataset
@@ -256,4 +261,10 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
 
 def print_results(results: dict[str, dict[str, float]]) -> str:
     """The terminal table and the gain lines."""
-    return format_table(results) + "\n" + format_gains(results)
+    parts = []
+    if any(not name.startswith("test_") for row in results.values() for name in row):
+        parts += [format_table(results), format_gains(results)]
+    objective = format_objective_table(results)
+    if objective:
+        parts += ["held-out objective (lower is better):", objective]
+    return "\n".join(part for part in parts if part)
