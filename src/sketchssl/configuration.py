@@ -33,7 +33,8 @@ ConfigT = TypeVar("ConfigT")
 
 def close_match(word: str, choices: Sequence[str]) -> str:
     """`` Did you mean 'x'?`` for the closest of ``choices`` (empty when none is close)."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    # str(): YAML keys may be numbers or booleans (``1: x``), which difflib cannot compare.
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
@@ -110,6 +111,11 @@ def dataclass_from_mapping(
     hints = typing.get_type_hints(config_class)
     fields = {field.name: field for field in dataclasses.fields(config_class) if field.init}
     prefix = f"{section}." if section else ""
+    if values is not None and not isinstance(values, Mapping):
+        raise ConfigError(
+            f"config section '{section or config_class.__name__}' must be a mapping of keys to "
+            f"values, got {type(values).__name__} {values!r:.80}"
+        )
     arguments = {}
     for key, value in (values or {}).items():
         if key not in fields:
@@ -126,14 +132,64 @@ def dataclass_from_mapping(
         raise ConfigError(f"{section or config_class.__name__}: {error}") from None
 
 
+#: A config file larger than this is refused unread (the shipped presets are about 2 KB).
+MAX_CONFIG_BYTES = 1 << 20
+#: Deepest nesting of mappings / lists a config file may have (the presets use 3).
+MAX_CONFIG_DEPTH = 64
+
+
+def _check_yaml_shape(path: str | Path) -> None:
+    """Refuse a config file too big or too deeply nested to parse safely.
+
+    PyYAML builds nested nodes recursively: a few kilobytes of ``[[[[...`` exhaust the
+    recursion limit, and 100,000 levels overflow the C stack of the libyaml binding
+    (a segmentation fault). The nesting is measured on the parser's event stream, which is
+    iterative, and the scan stops at the first level past the limit.
+    """
+    import yaml
+
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path}: a config file of {size} bytes; the limit is {MAX_CONFIG_BYTES}. "
+                "Is this really a sketchssl config?"
+            )
+        text = Path(path).read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read this config file ({error})") from None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_CONFIG_DEPTH:
+                    raise ConfigError(
+                        f"{path}: mappings / lists nested more than {MAX_CONFIG_DEPTH} deep; "
+                        "a sketchssl config has sections of plain keys"
+                    )
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except (yaml.YAMLError, ValueError) as error:
+        raise ConfigError(f"{path}: cannot read this config file ({error})") from None
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML file as a plain dict (OmegaConf, no interpolation surprises, no code run)."""
+    """A YAML file as a plain dict (OmegaConf, no interpolation surprises, no code run).
+
+    Raises:
+        ConfigError: the file is missing, not YAML, not a mapping, larger than
+            :data:`MAX_CONFIG_BYTES` or nested deeper than :data:`MAX_CONFIG_DEPTH`.
+    """
+    import yaml
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    _check_yaml_shape(path)
     try:
         loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    except (OSError, OmegaConfBaseException, ValueError) as error:
+    except (OSError, OmegaConfBaseException, ValueError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read this config file ({error})") from None
     if loaded is None:
         return {}

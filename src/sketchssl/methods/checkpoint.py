@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,50 @@ def method_state_dict(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
     }
 
 
+# What torch.load raises on a damaged file: besides I/O and zip errors, its weights-only
+# unpickler fails with lookup and type errors on a corrupt pickle stream.
+_CORRUPT_FILE_ERRORS = (
+    RuntimeError,
+    EOFError,
+    zipfile.BadZipFile,
+    OSError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    struct.error,
+    OverflowError,
+    RecursionError,
+    NotImplementedError,
+)
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse what ``torch.load`` would read into unbounded memory before it allocates anything.
+
+    ``torch.save`` writes a zip archive of stored (uncompressed) members, so the members' sizes
+    add up to less than the file. torch's reader allocates each member's *declared* size and
+    inflates compressed members, so a crafted archive (a zip bomb) could ask for any amount of
+    memory; here the declared sizes must fit in the file itself. Files in the pre-1.6 non-zip
+    format are refused as well: no sketchssl checkpoint uses it.
+    """
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as error:
+        raise SketchFileError(
+            path, f"not a zip-format torch checkpoint (truncated or corrupted?): {error}"
+        ) from None
+    if declared > size:
+        raise SketchFileError(
+            path,
+            f"its members declare {declared} bytes uncompressed in a file of {size} bytes; "
+            "torch.save never compresses, so this file was altered (a zip bomb?). Refused",
+        )
+
+
 def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
     """Load a checkpoint safely (``weights_only=True``) with clear errors.
 
@@ -41,6 +86,7 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     path = Path(path)
     if not path.is_file():
         raise SketchFileError(path, "checkpoint not found")
+    _check_archive(path)
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
@@ -49,7 +95,7 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
             "refused: the checkpoint holds pickled objects that weights_only loading does not "
             f"allow ({str(error).splitlines()[0][:200]}). Only load checkpoints you trust.",
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+    except _CORRUPT_FILE_ERRORS as error:
         raise SketchFileError(
             path, f"not a readable checkpoint (truncated or corrupted?): {error}"
         ) from None

@@ -38,14 +38,18 @@ class ReadLimits:
             as declared by the zip directory and as actually read.
         max_line_bytes: longest ndjson line; a longer line is refused without being read whole.
         max_header_bytes: largest ``.npy`` header (numpy's own default is 10,000).
+        max_total_bytes: largest decompressed size of all members of an ``.npz`` file together,
+            as declared by the zip directory (many members each under ``max_member_bytes``
+            would otherwise add up without bound).
     """
 
     max_member_bytes: int = 2 * GIB
     max_line_bytes: int = 64 * MIB
     max_header_bytes: int = 10_000
+    max_total_bytes: int = 4 * GIB
 
     def __post_init__(self) -> None:
-        for name in ("max_member_bytes", "max_line_bytes", "max_header_bytes"):
+        for name in ("max_member_bytes", "max_line_bytes", "max_header_bytes", "max_total_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"ReadLimits.{name} must be a positive int, got {value!r}")

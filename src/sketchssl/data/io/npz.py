@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import io
 import os
+import tokenize
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -35,6 +37,13 @@ __all__ = ["SPLITS", "load_sketchrnn_npz", "iter_npz", "write_sketchrnn_npz"]
 
 #: The split arrays of a sketch-rnn file, in reading order.
 SPLITS = ("train", "valid", "test")
+
+try:  # lzma is optional in CPython builds; zipfile raises its error for a corrupt LZMA member
+    import lzma
+
+    _LZMA_ERRORS: tuple[type[Exception], ...] = (lzma.LZMAError,)
+except ImportError:  # pragma: no cover - CPython without lzma
+    _LZMA_ERRORS = ()
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, cap: int) -> bytearray:
@@ -63,6 +72,8 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, cap
         RuntimeError,
         ValueError,
         NotImplementedError,
+        zlib.error,  # a corrupt deflate stream (not an OSError)
+        *_LZMA_ERRORS,
     ) as error:
         raise SketchFileError(
             path, f"cannot decompress ({error}); the file is truncated or corrupt", where
@@ -82,7 +93,7 @@ def _parse_member(data: bytearray, path: str, member: str, limits: ReadLimits) -
             header = np.lib.format.read_array_header_2_0(stream, limits.max_header_bytes)
         else:
             raise ValueError(f"unsupported .npy format version {version}")
-    except (ValueError, EOFError, SyntaxError, TypeError) as error:
+    except (ValueError, EOFError, SyntaxError, TypeError, tokenize.TokenError) as error:
         raise SketchFileError(path, f"not a valid .npy header ({error})", where) from None
     shape, fortran_order, dtype = header
     offset = stream.tell()
@@ -117,7 +128,7 @@ def load_sketchrnn_npz(
 
     Args:
         path: the ``.npz`` file.
-        limits: size caps (decompressed bytes per member, ``.npy`` header size).
+        limits: size caps (decompressed bytes per member and in all, ``.npy`` header size).
 
     Returns:
         ``{name: array}`` with the ``.npy`` suffix dropped from the names, as ``np.load`` does.
@@ -132,12 +143,20 @@ def load_sketchrnn_npz(
         archive = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise SketchFileError(path_text, "no such file") from None
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as error:
+        # NotImplementedError: a directory entry names a zip version or feature zipfile lacks.
         raise SketchFileError(
             path_text, f"not a readable .npz (zip) archive ({error}); it may be truncated"
         ) from None
     arrays: dict[str, np.ndarray] = {}
     with archive:
+        declared = sum(info.file_size for info in archive.infolist())
+        if declared > limits.max_total_bytes:
+            raise SketchFileError(
+                path_text,
+                f"its members declare {declared} decompressed bytes in all, more than the limit "
+                f"of {limits.max_total_bytes}; raise ReadLimits.max_total_bytes if you trust it",
+            )
         for info in archive.infolist():
             if info.is_dir():
                 continue
