@@ -217,8 +217,9 @@
       [{ drawing: answer.input, className: "underlay" }, { drawing: answer.completion }],
       answer.predicted_points,
     ));
+    const points = (n) => `${n} point${n === 1 ? "" : "s"}`;
     $("completion-note").textContent =
-      `${answer.hidden_points} points hidden and ${answer.appended_points} appended; ` +
+      `${points(answer.hidden_points)} hidden and ${answer.appended_points} appended; ` +
       "red: positions the model predicted";
   }
 
@@ -232,7 +233,8 @@
     $("corrupted-view").replaceChildren(drawingSvg([{ drawing: answer.corrupted }]));
     $("healed-view").replaceChildren(drawingSvg([{ drawing: answer.healed }]));
     $("healing-note").textContent =
-      `${answer.method}: ${answer.masked_patches} patches masked; ${answer.note}`;
+      `${answer.method}: ${answer.masked_patches} patch${answer.masked_patches === 1 ? "" : "es"}` +
+      ` masked; ${answer.note}`;
   }
 
   function resetPanels() {
