@@ -85,11 +85,20 @@ def format_objective_table(results: Mapping[str, Mapping[str, float]]) -> str:
         | pretrained | 0.5478 |
         | random_init | 1.914 |
     """
-    columns = sorted({name for row in results.values() for name in row if name.startswith("test_")})
+    columns = sorted(
+        {
+            name
+            for row in results.values()
+            for name in row
+            if name.startswith("test_") and name != "test_size"  # test_size: a count
+        }
+    )
     if not columns:
         return ""
     lines = ["| model | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     for row_name, row in results.items():
+        if not any(name in row for name in columns):
+            continue  # e.g. the pixels baseline has no objective
         cells = ["" if row.get(name) is None else f"{float(row[name]):.4g}" for name in columns]
         lines.append(f"| {row_name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
