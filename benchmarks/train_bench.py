@@ -18,6 +18,9 @@ as ``sketchssl train`` prepares them (same preprocessing, same length-bucketed s
   the time per step. ``--checkpoint`` loads trained weights first: an untrained decoder ends its
   sketches after a few points, so sampling speed is only meaningful with trained weights.
 
+The measurements are :mod:`sketchssl.bench.speed` (the speed suite of ``sketchssl bench``); this
+script runs them for one method's presets, prints a table and writes JSON.
+
 Usage::
 
     python benchmarks/train_bench.py sketch_bert [--presets tiny,paper] [--steps 20]
@@ -34,14 +37,12 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 import sketchssl.methods  # noqa: F401  (registers the methods)
+from sketchssl.bench.speed import matmul_peak, measure_sampling, measure_speed
 from sketchssl.data.build import build_store
 from sketchssl.data.store import SketchStore
 from sketchssl.eval.generation import can_draw
@@ -49,8 +50,6 @@ from sketchssl.methods import build_method
 from sketchssl.methods.checkpoint import load_method
 from sketchssl.train.config import load_run_config
 from sketchssl.train.data import make_dataset
-from sketchssl.train.module import build_optimizer
-from sketchssl.train.sampler import StepSeededBatchSampler
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,74 +57,6 @@ REPO = Path(__file__).resolve().parents[1]
 def default_data_dir() -> Path:
     env = os.environ.get("SKETCHSSL_DATA")
     return Path(env) if env else REPO.parent / "shared" / "data"
-
-
-def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
-    """Best float32 matrix-product rate of this machine (FLOP/s), measured now."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
-
-
-def collate(dataset, positions: list[int]) -> dict[str, torch.Tensor]:
-    items = [dataset[p] for p in positions]
-    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
-
-
-def points_per_sketch(batch: dict[str, torch.Tensor], store: SketchStore) -> float:
-    """Mean points per sketch of a batch: its length mask, else the store's lengths."""
-    if "mask" in batch:
-        return float(batch["mask"].sum(1).float().mean())
-    return float(store.lengths[batch["index"].numpy()].mean())
-
-
-def steps_run(drawn: torch.Tensor) -> int:
-    """Autoregressive steps a sampled ``(B, T, 5)`` batch needed: until its longest sketch ended."""
-    ended = drawn[..., 4] > 0  # (B, T)
-    first_end = torch.where(
-        ended.any(1),
-        ended.float().argmax(1),
-        torch.full_like(ended[:, 0], drawn.shape[1], dtype=torch.long),
-    )
-    return int(first_end.max()) + 1
-
-
-def bench_sampling(
-    model: torch.nn.Module, dataset, batch_sizes: list[int], max_len: int, repeats: int = 2
-) -> list[dict]:
-    """Conditional sampling (encode a real batch, decode from ``mu``) at several batch sizes."""
-    model.eval()
-    rows = []
-    for batch_size in batch_sizes:
-        batch = collate(dataset, list(range(batch_size)))
-        if hasattr(model, "generator"):
-            model.generator = torch.Generator().manual_seed(0)
-        model.generate(batch, temperature=0.24, max_len=8)  # warm-up
-        best, steps = float("inf"), 0
-        for _ in range(repeats):
-            if hasattr(model, "generator"):
-                model.generator = torch.Generator().manual_seed(0)
-            start = time.perf_counter()
-            drawn = model.generate(batch, temperature=0.24, max_len=max_len)  # (B, T, 5)
-            seconds = time.perf_counter() - start
-            if seconds < best:
-                best, steps = seconds, steps_run(drawn)
-        rows.append(
-            {
-                "batch_size": batch_size,
-                "max_len": max_len,
-                "steps_run": steps,
-                "seconds": best,
-                "sample_sketches_per_s": batch_size / best,
-                "ms_per_step": 1000 * best / steps,
-            }
-        )
-    return rows
 
 
 def bench_preset(
@@ -137,78 +68,24 @@ def bench_preset(
     checkpoint: Path | None = None,
     sample_batches: list[int] | None = None,
 ) -> dict:
+    """One preset's row: :func:`sketchssl.bench.speed.measure_speed`, plus sampling speed."""
     config = load_run_config(method, preset, [f"data.store={store.path}"])
-    torch.manual_seed(0)
     if checkpoint is not None:
         model, _ = load_method(checkpoint, expect=method)  # its own model config
-        model.train()
     else:
+        torch.manual_seed(0)
         model = build_method(method, vars(config.model))
-    dataset = make_dataset(config.data, store, "train")
-    batch_size = config.data.batch_size
-    sampler = StepSeededBatchSampler(
-        len(dataset),
-        batch_size,
-        seed=0,
-        lengths=store.lengths[dataset.indices] if config.data.bucket_by_length else None,
-    )
-    batches, view_seconds = [], []
-    for step in range(warmup + steps):
-        start = time.perf_counter()
-        batches.append(collate(dataset, sampler.batch_at(step)))
-        view_seconds.append(time.perf_counter() - start)
-    view_per_step = float(np.mean(view_seconds[warmup:]))
-    optimizer = build_optimizer(model.parameters(), config.optim)
-
-    def train_step(batch: dict[str, torch.Tensor]) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        model.loss(batch)["loss"].backward()
-        optimizer.step()
-
-    model.train()
-    for batch in batches[:warmup]:
-        train_step(batch)
-    start = time.perf_counter()
-    for batch in batches[warmup:]:
-        train_step(batch)
-    train_seconds = time.perf_counter() - start
-    with FlopCounterMode(display=False) as counter:
-        for batch in batches[warmup:]:
-            model.loss(batch)["loss"].backward()
-    train_flops = counter.get_total_flops()
-
-    model.eval()
-    with torch.no_grad():
-        model.embed(batches[0])
-        start = time.perf_counter()
-        for batch in batches[warmup:]:
-            model.embed(batch)
-        embed_seconds = time.perf_counter() - start
-        with FlopCounterMode(display=False) as counter:
-            for batch in batches[warmup:]:
-                model.embed(batch)
-        embed_flops = counter.get_total_flops()
-    sketches = steps * batch_size
-    mean_length = float(np.mean([points_per_sketch(b, store) for b in batches[warmup:]]))
+    row = measure_speed(config, store, steps=steps, warmup=warmup, model=model).to_dict()
+    view_per_step = row["batch_size"] / row["view_sketches_per_s"]
     sampling = None
     if sample_batches and can_draw(model):
-        sampling = bench_sampling(model, dataset, sample_batches, config.data.max_len)
-    step_seconds = train_seconds / steps
+        dataset = make_dataset(config.data, store, "train")
+        sampling = measure_sampling(model, dataset, sample_batches, config.data.max_len)
     return {
-        "method": method,
-        "preset": preset,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "batch_size": batch_size,
-        "steps": steps,
-        "mean_points_per_sketch": mean_length,
-        "train_sketches_per_s": sketches / train_seconds,
-        "train_seconds_per_step": step_seconds,
+        **row,
         "view_seconds_per_step": view_per_step,
-        "view_share": view_per_step / (view_per_step + step_seconds),
+        "view_share": view_per_step / (view_per_step + row["train_seconds_per_step"]),
         "weights": str(checkpoint) if checkpoint is not None else "untrained",
-        "train_model_flops_per_s": train_flops / train_seconds,
-        "embed_sketches_per_s": sketches / embed_seconds,
-        "embed_model_flops_per_s": embed_flops / embed_seconds,
         "sampling": sampling,
     }
 

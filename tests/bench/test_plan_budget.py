@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sketchssl.bench.budget import TrainingBudget
-from sketchssl.bench.estimate import MethodCost, estimate_bench
+from sketchssl.bench.estimate import RUN_SECONDS, MethodCost, estimate_bench
 from sketchssl.bench.plan import (
     BenchConfig,
     MethodChoice,
@@ -99,7 +99,9 @@ def test_suites_and_overrides_parse():
 
 
 def test_estimate_adds_up_the_measured_costs():
-    cost = MethodCost("m", sketch_seconds=0.01, trained_runs=2, decode_step_seconds=0.002)
+    cost = MethodCost(
+        "m", sketch_seconds=0.01, trained_runs=2, decode_step_seconds=0.002, dataset_seconds=0.5
+    )
     estimate = estimate_bench(
         calibration_seconds=30.0,
         budget_seconds=600.0,
@@ -117,11 +119,12 @@ def test_estimate_adds_up_the_measured_costs():
         judge=False,
     )
     lines = {line.phase: line.seconds for line in estimate.lines}
-    # 2 runs x 0.01 s x (2 x (100 + 50) + 4 x 50) = 10 s; protocol 2 x 4 x 2 = 16 s; one map
-    # 6 s; pixel baseline of the second seed 4 s.
-    assert lines["representation"] == pytest.approx(10 + 16 + 6 + 4)
+    # 2 runs x [0.01 s x (2 x (100 + 50) + 4 x 50) = 5 s, + 2 datasets x 0.5 s + RUN_SECONDS];
+    # protocol 2 x 4 s x 2 runs = 16 s; one map 6 s; pixel baseline of the second seed 4 s.
+    assert lines["representation"] == pytest.approx(2 * (5 + 1 + RUN_SECONDS) + 16 + 6 + 4)
     # per run: 2 masks x 1 batch x 250 steps x 0.002 s = 1 s decoding, 50 sketches (at most the
-    # queries) x (1 + 2 x 2) x 0.01 s = 2.5 s encoding; 2 runs, plus 2 figure batches (1 s).
-    assert lines["healing"] == pytest.approx(2 * (1.0 + 2.5) + 1.0)
+    # queries) x (1 + 2 x 2) x 0.01 s = 2.5 s encoding, one dataset 0.5 s, RUN_SECONDS; 2 runs,
+    # plus 2 figure batches (1 s).
+    assert lines["healing"] == pytest.approx(2 * (1.0 + 2.5 + 0.5 + RUN_SECONDS) + 1.0)
     assert lines["training"] == 600.0 and lines["calibration"] == 30.0
     assert estimate.total_seconds == pytest.approx(estimate.subtotal_seconds * 1.15)

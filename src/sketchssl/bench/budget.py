@@ -37,8 +37,8 @@ class TrainingBudget:
 
     total_seconds: float
     runs: int
-    overhead_guess: float = 5.0
-    min_seconds: float = 3.0
+    overhead_guess: float = 2.0
+    min_seconds: float = 1.0
     spent_seconds: float = 0.0
     done: int = 0
     overheads: list[float] = field(default_factory=list)

@@ -34,6 +34,9 @@ __all__ = [
 RENDER_SECONDS = 0.001
 #: Assumed seconds for the figures that are not maps (training curves, grids) and the reports.
 FIGURE_SECONDS = 5.0
+#: Assumed fixed seconds per evaluated run besides the measured parts: loading the checkpoint,
+#: building the random-init model, writing its reports.
+RUN_SECONDS = 2.0
 #: Seconds per embedding-map point when no map was timed (t-SNE, measured on 2 loaded cores:
 #: 960 points in 16 s).
 MAP_SECONDS_PER_POINT = 0.017
@@ -50,6 +53,7 @@ class MethodCost:
         trained_runs: training runs of the method (its seeds).
         decode_step_seconds: seconds per ``generate`` step on a batch (healing methods).
         max_decode_steps: the most points the method generates per sketch.
+        dataset_seconds: seconds to open a split's dataset (paid by every evaluation).
     """
 
     name: str
@@ -57,6 +61,7 @@ class MethodCost:
     trained_runs: int
     decode_step_seconds: float | None = None
     max_decode_steps: int = 250
+    dataset_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -157,8 +162,10 @@ def estimate_bench(
     if representation:
         embed = 0.0
         for cost in costs:
-            # trained + random-init: embed gallery and queries, then the objective on queries
+            # trained + random-init: embed gallery and queries, then the objective on queries;
+            # the gallery and query datasets are opened, the checkpoint loaded
             per_run = cost.sketch_seconds * (2 * (gallery + queries) + 4 * queries)
+            per_run += 2 * cost.dataset_seconds + RUN_SECONDS
             embed += cost.trained_runs * per_run
         protocol = 2 * protocol_seconds * sum(cost.trained_runs for cost in costs)
         map_each = map_seconds if map_seconds is not None else 5.0 + MAP_SECONDS_PER_POINT * queries
@@ -169,8 +176,8 @@ def estimate_bench(
                 "representation",
                 embed + protocol + maps + pixels,
                 f"{embed:.0f} s embedding {gallery}+{queries} sketches twice (measured s/sketch"
-                f" per method); {protocol:.0f} s protocol at the pixel baseline's "
-                f"{protocol_seconds:.1f} s per model; {maps:.0f} s maps at "
+                f" per method, + {RUN_SECONDS:.0f} s a run); {protocol:.0f} s protocol at the "
+                f"pixel baseline's {protocol_seconds:.1f} s per model; {maps:.0f} s maps at "
                 f"{map_each:.1f} s each ({'measured' if map_seconds is not None else 'assumed'})"
                 f"; {pixels:.0f} s pixel baseline for the other seeds",
             )
@@ -182,7 +189,7 @@ def estimate_bench(
         batches = math.ceil(heal_sketches / HEAL_BATCH)
         for cost in healers:
             decode = cost.decode_step_seconds * cost.max_decode_steps  # one batch, worst case
-            per_run = len(heal_masks) * batches * decode
+            per_run = len(heal_masks) * batches * decode + cost.dataset_seconds + RUN_SECONDS
             per_run += heal_sketches * (1 + 2 * len(heal_masks)) * cost.sketch_seconds
             if judge:
                 per_run += heal_sketches * (1 + 2 * len(heal_masks)) * RENDER_SECONDS

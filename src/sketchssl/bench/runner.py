@@ -22,7 +22,8 @@ finished is kept when a later method fails, the budget runs out or the bench is 
 from __future__ import annotations
 
 import logging
-import shlex
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sketchssl.bench.budget import TrainingBudget
+from sketchssl.bench.commands import eval_command, heal_commands, train_command
 from sketchssl.bench.environment import describe_environment
 from sketchssl.bench.estimate import Estimate, MethodCost, estimate_bench
 from sketchssl.bench.plan import (
@@ -76,6 +78,27 @@ def _error_text(error: BaseException) -> str:
 
 
 @contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a scheduler's or ``kill``'s) stops the bench as Ctrl-C does: report kept.
+
+    Inside a training run Lightning's graceful stop takes the signal over (the run checkpoints
+    and returns, then the bench stops); outside one it raises :class:`KeyboardInterrupt`.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
 def _quiet_lightning() -> Iterator[None]:
     """Lightning prints device and seed banners at every Trainer; one bench makes dozens."""
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
@@ -100,7 +123,7 @@ class BenchRunner:
     def __init__(self, config: BenchConfig, echo: Callable[[str], None] = print) -> None:
         self.config = config
         self.echo = echo
-        self.out = Path(config.out)
+        self.out = Path(config.out).resolve()
         self.store_path = Path(config.data).resolve()
         self.document: dict[str, Any] = {}
         self.phases: dict[str, float] = {}
@@ -108,6 +131,8 @@ class BenchRunner:
         self.costs: dict[str, MethodCost] = {}
         self.judge: tuple[Any, dict[str, Any]] | None = None
         self.judge_checkpoint: Path | None = None
+        self.gallery = self.queries = 0  # sketches per evaluation, set by the plan
+        self.protocol_seconds, self.map_seconds = 0.0, None  # measured by the calibration
 
     # ------------------------------------------------------------------ bookkeeping
     @contextmanager
@@ -180,18 +205,10 @@ class BenchRunner:
         _fill_from_store(run_config)  # what train() does: class count, patch geometry
         return run_config, overrides
 
-    def _train_command(
-        self, method: str, run_config: Any, overrides: list[str], run_dir: Path
-    ) -> str:
-        """The ``sketchssl train`` command line of a run (no preset: the dataclass defaults)."""
-        preset = run_config.preset if run_config.preset != "None" else None
-        words = ["sketchssl", "train", method]
-        words += ["--preset", preset] if preset else []
-        words += ["--data", str(self.store_path), "--out", str(run_dir), *overrides]
-        return shlex.join(words)
-
     # ------------------------------------------------------------------ phases
     def _plan(self) -> tuple[list[MethodChoice], list[RunSpec], SketchStore]:
+        from sketchssl.train.config import available_presets
+
         config = self.config
         store = SketchStore.open(self.store_path)
         choices, excluded = select_methods(config.methods)
@@ -203,6 +220,7 @@ class BenchRunner:
         gallery = counts["train"] if config.eval_gallery is None else config.eval_gallery
         self.gallery = min(gallery, counts["train"])
         self.queries = counts["test"]
+        without_preset = [c.name for c in choices if config.preset not in available_presets(c.name)]
         if heals and not judge:
             judge_text = f"none: the store has {classes} class(es), so Rec is not computed"
         elif judge:
@@ -218,6 +236,12 @@ class BenchRunner:
                 "store": {"sketches": counts, "classes": classes},
                 "suites": list(config.suites),
                 "preset": config.preset,
+                "preset_missing": (
+                    f"{', '.join(without_preset)}: no {config.preset!r} preset, trained from "
+                    "their config dataclass defaults"
+                    if without_preset
+                    else "none"
+                ),
                 "device": config.device,
                 "precision": config.precision or "the preset's",
                 "budget_minutes": config.budget_minutes,
@@ -302,8 +326,7 @@ class BenchRunner:
                 self.failed_methods[choice.name] = text
                 continue
             if speed:
-                rows[choice.name] = row.with_peak(self.document["speed"]["matmul_peak_flops"])
-                rows[choice.name] = rows[choice.name].to_dict()
+                rows[choice.name] = row.with_peak(peak).to_dict()
             model = run_config.model
             self.costs[choice.name] = MethodCost(
                 name=choice.name,
@@ -311,12 +334,12 @@ class BenchRunner:
                 trained_runs=sum(run.method == choice.name and not run.is_judge for run in runs),
                 decode_step_seconds=row.generate_seconds_per_step,
                 max_decode_steps=int(getattr(model, "max_length", run_config.data.max_len)),
+                dataset_seconds=row.dataset_seconds,
             )
             self.echo(
                 f"  {choice.name}: train {row.train_sketches_per_s:.0f} sketches/s, embed "
                 f"{row.embed_sketches_per_s:.0f}/s, data view {row.view_sketches_per_s:.0f}/s"
             )
-        self.protocol_seconds, self.map_seconds = 0.0, None
         if "representation" in config.suites and len(store.class_names) >= 2:
             self._pixels(store, 0, with_map=True)
 
@@ -376,8 +399,9 @@ class BenchRunner:
         try:
             with self._phase("training"), _quiet_lightning():
                 run_config, overrides = self._run_config(spec.method, spec.seed, cap, run_dir)
+                preset = run_config.preset if run_config.preset != "None" else None
                 record["commands"] = [
-                    self._train_command(spec.method, run_config, overrides, run_dir)
+                    train_command(spec.method, preset, self.store_path, run_dir, overrides)
                 ]
                 result = train(run_config, run_dir)
         except Exception as error:  # noqa: BLE001  (recorded, the bench goes on)
@@ -423,120 +447,101 @@ class BenchRunner:
     def _evaluate(
         self, spec: RunSpec, choice: MethodChoice, checkpoint: Path, record: dict[str, Any]
     ) -> None:
-        from sketchssl.bench.figures import healing_figure, sample_figure
-        from sketchssl.bench.suites import evaluate_healing_run, evaluate_representation_run
+        """The suites of one trained run, then (seed 0) its figures; failures are recorded."""
+        if "representation" in self.config.suites:
+            self._evaluate_representation(spec, checkpoint, record)
+        if "healing" in self.config.suites and choice.can_heal:
+            self._evaluate_healing(spec, checkpoint, record)
+        if spec.seed == 0:
+            with self._phase("figures"):
+                self._run_figures(spec, choice, checkpoint)
+
+    def _evaluate_representation(
+        self, spec: RunSpec, checkpoint: Path, record: dict[str, Any]
+    ) -> None:
+        from sketchssl.bench.suites import evaluate_representation_run
 
         config, store = self.config, self.store
         run_dir = self.out / "runs" / spec.key
-        first_seed = spec.seed == 0
-        if "representation" in config.suites:
-            plot = self.out / "figures" / f"map_{spec.method}.png" if first_seed else None
-            command = [
-                "sketchssl",
-                "eval",
-                str(checkpoint),
-                "--data",
-                str(self.store_path),
-                "--out",
-                str(run_dir / "eval"),
-                "--baseline",
-                "random-init",
-                "--seed",
-                str(spec.seed),
-                "--device",
-                config.device,
-            ]
-            if config.eval_gallery is not None:
-                command += ["--max-gallery", str(config.eval_gallery)]
-            if plot is not None:
-                command += ["--plot", str(plot)]
-            record["commands"].append(shlex.join(command))
-            try:
-                with self._phase("representation"):
-                    record["representation"] = evaluate_representation_run(
-                        checkpoint,
-                        self.store_path,
-                        run_dir / "eval",
-                        seed=spec.seed,
-                        gallery=config.eval_gallery,
-                        device=config.device,
-                        plot=plot,
-                        command=record["commands"][-1],
-                    )
-                    if str(spec.seed) not in self.document["pixels"] and (
-                        len(store.class_names) >= 2
-                    ):
-                        self._pixels(store, spec.seed)
-                trained = record["representation"]["trained"]
-                shown = {k: trained[k] for k in ("knn_top1", "linear_top1") if k in trained}
-                self.echo(
-                    "  representation: "
-                    + (", ".join(f"{k} {100 * v:.1f}%" for k, v in shown.items()) or "done")
+        plot = self.out / "figures" / f"map_{spec.method}.png" if spec.seed == 0 else None
+        command = eval_command(
+            checkpoint,
+            self.store_path,
+            run_dir / "eval",
+            seed=spec.seed,
+            device=config.device,
+            gallery=config.eval_gallery,
+            plot=plot,
+        )
+        record["commands"].append(command)
+        try:
+            with self._phase("representation"):
+                record["representation"] = evaluate_representation_run(
+                    checkpoint,
+                    self.store_path,
+                    run_dir / "eval",
+                    seed=spec.seed,
+                    gallery=config.eval_gallery,
+                    device=config.device,
+                    plot=plot,
+                    command=command,
                 )
-                if plot is not None and plot.is_file():
-                    self._figure("maps", spec.method, plot, f"t-SNE of the test split, seed {0}")
-            except Exception as error:  # noqa: BLE001
-                record["status"] = "partial"
-                self._fail("representation", spec.method, spec.seed, error)
-        if "healing" in config.suites and choice.can_heal:
-            judge, judge_config = self.judge if self.judge is not None else (None, None)
-            for rate in config.heal_masks:
-                if rate > 0:
-                    command = [
-                        "sketchssl",
-                        "heal",
-                        str(checkpoint),
-                        "--data",
-                        str(self.store_path),
-                        "--report",
-                        str(run_dir / f"heal_{rate:g}"),
-                        "--mask",
-                        f"{rate:g}",
-                        "--limit",
-                        str(config.heal_sketches),
-                        "--seed",
-                        str(spec.seed),
-                    ]
-                    if self.judge_checkpoint is not None:
-                        command += ["--judge", str(self.judge_checkpoint)]
-                    record["commands"].append(shlex.join(command))
-            try:
-                with self._phase("healing"):
-                    rows, _ = evaluate_healing_run(
-                        checkpoint,
-                        store,
-                        masks=config.heal_masks,
-                        sketches=config.heal_sketches,
-                        seed=spec.seed,
-                        device=config.device,
-                        judge=judge,
-                        judge_config=judge_config,
-                    )
-                record["healing"] = rows
-                healed = rows.get(f"healed (mask {max(config.heal_masks):g})", {})
-                self.echo(
-                    "  healing: "
-                    + ", ".join(
-                        f"{k} {100 * healed[k]:.1f}%"
-                        for k in ("rec", "ret_g2o_acc@1")
-                        if k in healed
-                    )
-                )
-            except Exception as error:  # noqa: BLE001
-                record["status"] = "partial"
-                self._fail("healing", spec.method, spec.seed, error)
-        if first_seed:
-            with self._phase("figures"):
-                self._run_figures(spec, choice, checkpoint, sample_figure, healing_figure)
+                if str(spec.seed) not in self.document["pixels"] and len(store.class_names) > 1:
+                    self._pixels(store, spec.seed)
+        except Exception as error:  # noqa: BLE001  (recorded, the bench goes on)
+            record["status"] = "partial"
+            self._fail("representation", spec.method, spec.seed, error)
+            return
+        trained = record["representation"]["trained"]
+        shown = [
+            f"{key} {100 * trained[key]:.1f}%"
+            for key in ("knn_top1", "linear_top1")
+            if key in trained
+        ]
+        self.echo("  representation: " + (", ".join(shown) or "done"))
+        if plot is not None and plot.is_file():
+            self._figure("maps", spec.method, plot, "t-SNE of the test split, seed 0")
 
-    def _run_figures(
-        self,
-        spec: RunSpec,
-        choice: MethodChoice,
-        checkpoint: Path,
-        sample_figure: Callable[..., str | None],
-        healing_figure: Callable[..., Path],
-    ) -> None:
+    def _evaluate_healing(self, spec: RunSpec, checkpoint: Path, record: dict[str, Any]) -> None:
+        from sketchssl.bench.suites import evaluate_healing_run
+
+        config = self.config
+        judge, judge_config = self.judge if self.judge is not None else (None, None)
+        record["commands"] += heal_commands(
+            checkpoint,
+            self.store_path,
+            self.out / "runs" / spec.key,
+            masks=config.heal_masks,
+            sketches=config.heal_sketches,
+            seed=spec.seed,
+            judge=self.judge_checkpoint,
+        )
+        try:
+            with self._phase("healing"):
+                rows, _ = evaluate_healing_run(
+                    checkpoint,
+                    self.store,
+                    masks=config.heal_masks,
+                    sketches=config.heal_sketches,
+                    seed=spec.seed,
+                    device=config.device,
+                    judge=judge,
+                    judge_config=judge_config,
+                )
+        except Exception as error:  # noqa: BLE001  (recorded, the bench goes on)
+            record["status"] = "partial"
+            self._fail("healing", spec.method, spec.seed, error)
+            return
+        record["healing"] = rows
+        healed = rows.get(f"healed (mask {max(config.heal_masks):g})", {})
+        shown = [
+            f"{key} {100 * healed[key]:.1f}%" for key in ("rec", "ret_g2o_acc@1") if key in healed
+        ]
+        self.echo("  healing: " + ", ".join(shown))
+
+    def _run_figures(self, spec: RunSpec, choice: MethodChoice, checkpoint: Path) -> None:
+        from sketchssl.bench.figures import healing_figure, sample_figure
+
         figures = self.out / "figures"
         try:
             path = figures / f"samples_{spec.method}.png"
@@ -583,11 +588,9 @@ class BenchRunner:
 
         Raises:
             ConfigError: the report folder already holds a bench, an unknown method or suite.
-            KeyboardInterrupt: after writing the partial report, when interrupted (SystemExit
-                when Lightning turned a second Ctrl-C into one).
+            KeyboardInterrupt: after writing the partial report, when interrupted by Ctrl-C or
+                SIGTERM (SystemExit when Lightning turned a second Ctrl-C into one).
         """
-        from sketchssl.bench.figures import data_grid
-
         if (self.out / "report.json").exists() or (self.out / "runs").exists():
             raise ConfigError(
                 f"{self.out} already holds a bench (report.json or runs/); choose another -o"
@@ -595,6 +598,12 @@ class BenchRunner:
         self.started = time.perf_counter()
         choices, runs, store = self._plan()
         self.store = store
+        with _sigterm_interrupts():
+            return self._run(choices, runs, store)
+
+    def _run(self, choices: list[MethodChoice], runs: list[RunSpec], store: Any) -> dict[str, Any]:
+        from sketchssl.bench.figures import data_grid
+
         by_name = {choice.name: choice for choice in choices}
         self._write()
         try:

@@ -40,6 +40,7 @@ __all__ = [
     "collate",
     "decoding_steps",
     "matmul_peak",
+    "measure_sampling",
     "measure_speed",
     "points_per_sketch",
     "synchronize",
@@ -106,7 +107,9 @@ def decoding_steps(drawn: torch.Tensor) -> int:
 class SpeedRow:
     """Throughput of one method and preset (rates in sketches per second).
 
-    ``train_mfu`` / ``embed_mfu`` are None when FLOPs were not counted.
+    ``train_mfu`` / ``embed_mfu`` are None when FLOPs were not counted. ``dataset_seconds`` is
+    the time to open the train split's dataset (e.g. the scale-factor pass of ``std``
+    normalisation), paid again by every evaluation.
     """
 
     method: str
@@ -125,6 +128,7 @@ class SpeedRow:
     train_mfu: float | None = None
     embed_mfu: float | None = None
     generate_seconds_per_step: float | None = None
+    dataset_seconds: float = 0.0
 
     def with_peak(self, peak_flops: float) -> SpeedRow:
         """This row with the MFU columns filled from the device's matrix-product peak."""
@@ -167,8 +171,9 @@ def measure_speed(
     device: str | torch.device = "cpu",
     count_flops: bool = True,
     time_generation: bool = False,
+    model: Any | None = None,
 ) -> SpeedRow:
-    """Throughput of ``config``'s method on ``store``'s train split (untrained weights).
+    """Throughput of ``config``'s method on ``store``'s train split (untrained by default).
 
     Args:
         config: the run configuration as training resolves it (store settings filled in).
@@ -178,13 +183,19 @@ def measure_speed(
         device: where the model runs; batches are built on the CPU and moved.
         count_flops: count the FLOPs of the measured steps (a second, untimed pass).
         time_generation: also time ``generate`` per decoding step (methods that heal).
+        model: measure this model (e.g. trained weights) instead of a fresh one; it is
+            trained for ``warmup + steps`` steps in place.
     """
     if steps < 1 or warmup < 0:
         raise ValueError(f"steps must be >= 1 and warmup >= 0, got {steps} and {warmup}")
     device = torch.device(device)
     torch.manual_seed(config.trainer.seed)
-    model = build_method(config.method, asdict(config.model)).to(device)
+    if model is None:
+        model = build_method(config.method, asdict(config.model))
+    model = model.to(device)
+    start = time.perf_counter()
     dataset = make_dataset(config.data, store, config.data.train_split)
+    dataset_seconds = time.perf_counter() - start
     batch_size = config.data.batch_size
     sampler = StepSeededBatchSampler(
         len(dataset),
@@ -243,6 +254,7 @@ def measure_speed(
         train_sketches_per_s=sketches / train_seconds,
         train_seconds_per_step=train_seconds / steps,
         embed_sketches_per_s=sketches / embed_seconds,
+        dataset_seconds=dataset_seconds,
     )
     if count_flops:
         model.train()
@@ -259,3 +271,55 @@ def measure_speed(
         model.eval()
         row.generate_seconds_per_step = _generate_seconds_per_step(model, on_device[-1], device)
     return row
+
+
+def measure_sampling(
+    model: Any,
+    dataset: Any,
+    batch_sizes: Sequence[int],
+    max_len: int,
+    *,
+    repeats: int = 2,
+    device: str | torch.device = "cpu",
+) -> list[dict[str, float]]:
+    """Conditional sampling speed: encode the first sketches of ``dataset``, decode from ``mu``.
+
+    For each batch size, the best of ``repeats`` timed ``generate`` calls (after a short warm-up)
+    with the autoregressive steps it actually ran (:func:`decoding_steps`): an untrained decoder
+    ends its sketches after a few points, so the rate is meaningful with trained weights only.
+    """
+    device = torch.device(device)
+    model.eval()
+    rows = []
+    for batch_size in batch_sizes:
+        batch = _to(collate(dataset, list(range(batch_size))), device)
+
+        def reseed() -> None:
+            if hasattr(model, "generator"):
+                model.generator = torch.Generator(device=device).manual_seed(0)
+
+        reseed()
+        with torch.no_grad():
+            model.generate(batch, temperature=0.24, max_len=8)  # warm-up
+        best, steps = float("inf"), 0
+        for _ in range(repeats):
+            reseed()
+            synchronize(device)
+            start = time.perf_counter()
+            with torch.no_grad():
+                drawn = model.generate(batch, temperature=0.24, max_len=max_len)  # (B, T, 5)
+            synchronize(device)
+            seconds = time.perf_counter() - start
+            if seconds < best:
+                best, steps = seconds, decoding_steps(drawn)
+        rows.append(
+            {
+                "batch_size": batch_size,
+                "max_len": max_len,
+                "steps_run": steps,
+                "seconds": best,
+                "sample_sketches_per_s": batch_size / best,
+                "ms_per_step": 1000 * best / steps,
+            }
+        )
+    return rows

@@ -311,7 +311,8 @@ def _speed(document: Mapping[str, Any]) -> Table | None:
         f"after {speed.get('warmup')} warm-up steps, device {speed.get('device')}. view: "
         "building the batches in one process (one DataLoader worker's work). MFU: FLOPs counted "
         "by torch.utils.flop_counter per second over the float32 matrix-product peak measured "
-        f"in this run: {peak / 1e9:.1f} GFLOP/s."
+        f"in this run: {peak / 1e9:.1f} GFLOP/s. The counter sees matrix products, convolutions "
+        "and attention, not fused LSTM kernels: recurrent models' MFU is a lower bound."
         if peak
         else "",
         numeric=frozenset(range(2, 11)),
