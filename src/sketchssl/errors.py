@@ -54,3 +54,7 @@ class ConfigError(SketchSSLError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class TrainingError(SketchSSLError):
+    """Training cannot go on: the loss stays non-finite, or there is nothing to roll back to."""

@@ -37,6 +37,7 @@ def test_mutated_files(seeds, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_mutated_files_long(seeds, tmp_path):
     count = fuzz(
         lambda data: read_checkpoint_bytes(data, tmp_path), mutated_bytes(seeds), 3000, "checkpoint"

@@ -64,6 +64,7 @@ def test_structured_configs(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_configs_long(seeds, tmp_path):
     count = fuzz(lambda data: read_config(data, tmp_path), mutated_bytes(seeds), 2000, "config")
     count += fuzz(lambda data: read_config(data, tmp_path), structured, 2000, "config structured")

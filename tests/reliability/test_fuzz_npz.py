@@ -33,6 +33,7 @@ def test_mutated_files(seeds, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_mutated_files_long(seeds, tmp_path):
     assert fuzz(lambda data: read_npz(data, tmp_path), mutated_bytes(seeds), 5000, "npz") > 4000
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tokenize
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ ARRAY_SPECS: dict[str, tuple[str, int]] = {
 }
 
 _REBUILD = "rebuild it with `sketchssl data build`"
+#: A manifest larger than this is refused unread (a store of 345 classes has ~60 KB).
+MAX_MANIFEST_BYTES = 64 << 20
 
 
 def file_sha256(path: str | os.PathLike[str], chunk_size: int = 1 << 22) -> str:
@@ -84,7 +87,7 @@ def pending_build_folders(path: str | os.PathLike[str]) -> list[Path]:
 
 def _member_path(folder: Path, name: object, what: str) -> Path:
     """Resolve a file named by the manifest, refusing anything outside ``folder``."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name or "\x00" in name:  # NUL: no path may hold it
         raise StoreError(f"{folder / MANIFEST_NAME}: {what} must be a file name; {_REBUILD}")
     candidate = Path(name)
     resolved = (folder / candidate).resolve()
@@ -99,6 +102,13 @@ def _member_path(folder: Path, name: object, what: str) -> Path:
             f"refusing to read it. The manifest was edited or damaged: {_REBUILD}"
         )
     return resolved
+
+
+_OPEN_ATTEMPTS = 3  # opening retries when a rebuild swaps the folder in the middle
+
+
+class _StoreReplaced(StoreError):
+    """The store folder was replaced by a rebuild while it was being opened or used."""
 
 
 class SketchStore:
@@ -125,8 +135,14 @@ class SketchStore:
         self.path = Path(path)
         self._arrays: dict[str, np.ndarray] = {}
         self._pid = -1
-        self.manifest = self._read_manifest()
-        self._load_arrays()
+        for attempt in range(_OPEN_ATTEMPTS):
+            self.manifest = self._read_manifest()
+            try:
+                self._load_arrays()
+                break
+            except _StoreReplaced:
+                if attempt == _OPEN_ATTEMPTS - 1:
+                    raise  # rebuilt again and again while we tried to open it
         self._validate()
         if verify:
             self.verify_checksums()
@@ -163,8 +179,14 @@ class SketchStore:
                 "`sketchssl data build`"
             )
         try:
+            size = manifest_path.stat().st_size
+            if size > MAX_MANIFEST_BYTES:
+                raise StoreError(
+                    f"{manifest_path}: a manifest of {size} bytes, more than the limit of "
+                    f"{MAX_MANIFEST_BYTES}; it is not one sketchssl wrote. {_REBUILD}"
+                )
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
             raise StoreError(
                 f"{manifest_path}: unreadable manifest ({error}); {_REBUILD}"
             ) from None
@@ -180,7 +202,32 @@ class SketchStore:
             raise StoreError(f"{manifest_path}: manifest has no 'arrays' table; {_REBUILD}")
         return manifest
 
+    def _manifest_changed(self) -> bool:
+        try:
+            return self._read_manifest() != self.manifest
+        except StoreError:
+            return True
+
     def _load_arrays(self) -> None:
+        # A rebuild that swapped the folder between reading the manifest and mapping the arrays,
+        # or since this object read its manifest (a DataLoader worker re-opening the store
+        # later), would pair one store's manifest with another's arrays: refuse instead.
+        replaced = _StoreReplaced(
+            f"{self.path}: the store was rebuilt while in use (its manifest changed since it "
+            "was opened); open it again, and restart a training run that was reading it"
+        )
+        try:
+            arrays = self._map_arrays()
+        except StoreError:
+            if self._manifest_changed():
+                raise replaced from None
+            raise
+        if self._manifest_changed():
+            raise replaced
+        self._arrays = arrays
+        self._pid = os.getpid()
+
+    def _map_arrays(self) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {}
         for name in ARRAY_SPECS:
             entry = self.manifest["arrays"].get(name)
@@ -193,10 +240,11 @@ class SketchStore:
                 arrays[name] = np.load(file, mmap_mode="r", allow_pickle=False)
             except FileNotFoundError:
                 raise StoreError(f"{file}: missing array file; {_REBUILD}") from None
-            except (OSError, ValueError) as error:
+            except (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError) as error:
+                # numpy parses a .npy header with Python's tokenizer: a damaged header can fail
+                # with EOFError, SyntaxError or TokenError as well as ValueError.
                 raise StoreError(f"{file}: unreadable array ({error}); {_REBUILD}") from None
-        self._arrays = arrays
-        self._pid = os.getpid()
+        return arrays
 
     def _validate(self) -> None:
         manifest_path = self.path / MANIFEST_NAME
@@ -209,10 +257,10 @@ class SketchStore:
                     f"{array.dtype}; {_REBUILD}"
                 )
             expected_shape = self.manifest["arrays"][name].get("shape")
-            if expected_shape is not None and list(array.shape) != list(expected_shape):
+            if expected_shape is not None and list(array.shape) != expected_shape:
                 raise StoreError(
                     f"{file}: shape {tuple(array.shape)} but the manifest says "
-                    f"{tuple(expected_shape)}; {_REBUILD}"
+                    f"{expected_shape!r}; {_REBUILD}"
                 )
         points, offsets = self._arrays["points"], self._arrays["offsets"]
         count = len(offsets) - 1
@@ -253,7 +301,11 @@ class SketchStore:
         counts = np.bincount(splits, minlength=len(SPLIT_NAMES)) if count else np.zeros(3, int)
         if len(counts) > len(SPLIT_NAMES):
             raise StoreError(f"{self.path / 'splits.npy'}: unknown split codes; {_REBUILD}")
-        recorded = self.manifest.get("splits", {})
+        recorded = self.manifest.get("splits")
+        if not isinstance(recorded, dict):
+            raise StoreError(
+                f"{manifest_path}: 'splits' must map split names to counts; {_REBUILD}"
+            )
         for code, split in enumerate(SPLIT_NAMES):
             if recorded.get(split) != int(counts[code]):
                 raise StoreError(

@@ -146,6 +146,12 @@ class TrainerConfig:
         seed: every random draw of the run derives from it (and the step), so resume is exact.
         deterministic: ask torch for deterministic kernels.
         progress_bar: show Lightning's progress bar.
+        nonfinite_guard: skip (and count) a step whose loss or gradient is NaN / inf
+            (:mod:`sketchssl.train.guard`).
+        nonfinite_max_consecutive: after this many skipped steps in a row, roll back to the last
+            checkpoint from before them (0: skip only, never roll back).
+        nonfinite_lr_factor: each rollback multiplies the learning rate by this.
+        nonfinite_max_rollbacks: after this many rollbacks the run stops with an error.
     """
 
     max_steps: int = 1000
@@ -163,6 +169,10 @@ class TrainerConfig:
     seed: int = 0
     deterministic: bool = False
     progress_bar: bool = True
+    nonfinite_guard: bool = True
+    nonfinite_max_consecutive: int = 5
+    nonfinite_lr_factor: float = 0.5
+    nonfinite_max_rollbacks: int = 3
 
 
 @dataclass

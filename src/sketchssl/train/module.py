@@ -106,6 +106,10 @@ class MethodModule(pl.LightningModule):
         self.max_steps = max_steps
         self.seed = seed
         self.run_config = run_config
+        # Multiplies the schedule; lowered by the non-finite guard's rollbacks (train/guard.py)
+        # and saved in checkpoints. At 1.0 the rates are bit for bit those of the schedule.
+        self.lr_scale = 1.0
+        self.last_train_loss: Tensor | None = None  # read by the non-finite guard
 
     def _seed_step(self, step: int) -> None:
         torch.manual_seed(step_seed(self.seed, step, self.global_rank))
@@ -122,6 +126,7 @@ class MethodModule(pl.LightningModule):
         self._add_sample_seeds(batch, self.global_step)
         parts = self.method.loss(batch)
         loss = parts["loss"]
+        self.last_train_loss = loss.detach()
         batch_size = int(next(iter(batch.values())).shape[0])
         distributed = self.trainer is not None and self.trainer.world_size > 1
         self.log(
@@ -159,7 +164,7 @@ class MethodModule(pl.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = build_optimizer(self.method.parameters(), self.optim)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: lr_factor(step, self.optim, self.max_steps)
+            optimizer, lambda step: lr_factor(step, self.optim, self.max_steps) * self.lr_scale
         )
         return {
             "optimizer": optimizer,
@@ -173,4 +178,9 @@ class MethodModule(pl.LightningModule):
             "version": __version__,
             "method": self.method.name,
             "config": self.run_config,
+            "lr_scale": self.lr_scale,
         }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        meta = checkpoint.get("sketchssl")
+        self.lr_scale = float(meta.get("lr_scale", 1.0)) if isinstance(meta, dict) else 1.0

@@ -32,6 +32,7 @@ from sketchssl.train.checkpoint import AtomicCheckpointIO
 from sketchssl.train.config import RunConfig, load_run_config
 from sketchssl.train.csv_log import ResumableCSVLogger
 from sketchssl.train.data import SketchDataModule
+from sketchssl.train.guard import NonFiniteGuard
 from sketchssl.train.module import MethodModule
 
 __all__ = ["TrainResult", "train", "resolve_config", "RUN_CONFIG_FILE", "LAST_CHECKPOINT"]
@@ -91,6 +92,11 @@ class GracefulStop(Callback):
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self.on_train_end(trainer, pl_module)  # a failed run gives Ctrl-C back too
 
 
 def _write_yaml_atomic(data: dict[str, Any], path: Path) -> None:
@@ -162,6 +168,28 @@ def _initialise_from(method: Any, init: Path) -> str:
     return f"initialised from {init} ({len(missing)} missing, {len(unexpected)} unused tensors)"
 
 
+def _resume_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """The checkpoint a resumed run starts from: ``last.ckpt``, or a newer step checkpoint.
+
+    ModelCheckpoint writes the step checkpoint and then ``last.ckpt``; a run killed between the
+    two leaves the step checkpoint newer (or alone). Temporary files of writes a kill interrupted
+    (``.NAME.*.tmp``, see :func:`sketchssl.atomic.atomic_write`) are removed here.
+    """
+    if not checkpoint_dir.is_dir():
+        return None
+    for stale in checkpoint_dir.glob(".*.ckpt.*.tmp"):
+        stale.unlink(missing_ok=True)
+    last = checkpoint_dir / LAST_CHECKPOINT
+    best_step, best = -1, None
+    if last.is_file():
+        best_step, best = int(read_checkpoint(last).get("global_step", -1)), last
+    for path in checkpoint_dir.glob("step*.ckpt"):
+        digits = path.stem[len("step") :]
+        if digits.isdigit() and int(digits) > best_step:
+            best_step, best = int(digits), path
+    return best
+
+
 def train(
     config: RunConfig,
     run_dir: str | os.PathLike[str],
@@ -181,7 +209,8 @@ def train(
     last = checkpoint_dir / LAST_CHECKPOINT
     if not config.data.store:
         raise ConfigError("no data store: pass --data STORE (or data.store=...)")
-    if resume and not last.is_file():
+    resume_from = _resume_checkpoint(checkpoint_dir) if resume else None
+    if resume and resume_from is None:
         raise ConfigError(f"nothing to resume: {last} does not exist")
     if not resume and checkpoint_dir.is_dir() and any(checkpoint_dir.glob("*.ckpt")):
         raise ConfigError(
@@ -219,7 +248,16 @@ def train(
         stopper,
         *(extra_callbacks or []),
     ]
-    resume_step = int(read_checkpoint(last)["global_step"]) if resume else None
+    if trainer_config.nonfinite_guard:
+        callbacks.append(
+            NonFiniteGuard(
+                checkpoint_dir,
+                max_consecutive=trainer_config.nonfinite_max_consecutive,
+                lr_factor=trainer_config.nonfinite_lr_factor,
+                max_rollbacks=trainer_config.nonfinite_max_rollbacks,
+            )
+        )
+    resume_step = int(read_checkpoint(resume_from)["global_step"]) if resume_from else None
     loggers: list[Any] = [
         ResumableCSVLogger(save_dir=run_dir, name="logs", version="", resume_step=resume_step)
     ]
@@ -256,7 +294,7 @@ def train(
         plugins=[AtomicCheckpointIO()],
     )
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
     seconds = time.perf_counter() - start
     # The end of a run (max_steps, max_minutes or a signal) is always in last.ckpt.
     trainer.save_checkpoint(last, weights_only=False)

@@ -108,7 +108,9 @@ def parse_drawing_line(text: str) -> tuple[np.ndarray, str, int | None]:
         if raw:
             strokes = quickdraw_simplify(strokes)
         rows = polylines_to_stroke3([np.rint(stroke) for stroke in strokes])
-        return as_int16_stroke3(rows.astype(np.int64)), word, key_id
+        # Clip before the cast (a float beyond int64 has no defined cast); whatever was clipped
+        # is far outside int16, which as_int16_stroke3 reports.
+        return as_int16_stroke3(np.clip(rows, -(2**62), 2**62).astype(np.int64)), word, key_id
     except _BadLine as error:
         raise SketchFormatError(str(error)) from None
 
