@@ -189,6 +189,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     _check_yaml_shape(path)
     try:
         loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except AssertionError:  # OmegaConf.load asserts on a top-level string such as '2'
+        raise ConfigError(f"{path}: a config file must hold a mapping at the top level") from None
     except (OSError, OmegaConfBaseException, ValueError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read this config file ({error})") from None
     if loaded is None:

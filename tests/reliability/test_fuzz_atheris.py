@@ -18,7 +18,7 @@ HARNESS = Path(__file__).resolve().parent / "fuzz_atheris.py"
 def test_atheris_finds_no_crash(target, tmp_path):
     pytest.importorskip("atheris", reason="optional: pip install atheris")
     result = subprocess.run(
-        [sys.executable, str(HARNESS), target, "-runs=20000", "-max_total_time=240"],
+        [sys.executable, str(HARNESS), target, "-runs=100000", "-max_total_time=240"],
         cwd=tmp_path,  # a crash input (crash-*) would be written here
         capture_output=True,
         text=True,

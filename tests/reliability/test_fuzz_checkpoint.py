@@ -40,9 +40,12 @@ def test_mutated_files(seeds, tmp_path):
 @pytest.mark.timeout(1800)
 def test_mutated_files_long(seeds, tmp_path):
     count = fuzz(
-        lambda data: read_checkpoint_bytes(data, tmp_path), mutated_bytes(seeds), 3000, "checkpoint"
+        lambda data: read_checkpoint_bytes(data, tmp_path),
+        mutated_bytes(seeds),
+        10000,
+        "checkpoint",
     )
-    assert count > 2500
+    assert count > 9500
 
 
 class _RunsShell:
@@ -112,3 +115,17 @@ def test_every_truncation_is_a_clear_error(seeds, tmp_path):
         path.write_bytes(content[:length])
         with pytest.raises(SketchFileError, match="cut.ckpt"):
             read_checkpoint(path)
+
+
+def test_malformed_persistent_id_is_a_clear_error(seeds, tmp_path):
+    # Found by atheris: torch's loader asserts that a persistent id is a tuple.
+    source = zipfile.ZipFile(io.BytesIO(seeds[0]))
+    path = tmp_path / "odd.ckpt"
+    with zipfile.ZipFile(path, "w") as archive:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename.endswith("data.pkl"):
+                data = b"\x80\x02K\x05Q."  # BININT1 5, BINPERSID: persistent id 5, not a tuple
+            archive.writestr(info.filename, data)
+    with pytest.raises(SketchFileError, match="odd.ckpt.*not a readable checkpoint"):
+        read_checkpoint(path)

@@ -237,13 +237,19 @@ class SketchStore:
                 )
             file = _member_path(self.path, entry.get("file"), f"array {name!r}")
             try:
-                arrays[name] = np.load(file, mmap_mode="r", allow_pickle=False)
+                arrays[name] = array = np.load(file, mmap_mode="r", allow_pickle=False)
+                size = file.stat().st_size
             except FileNotFoundError:
                 raise StoreError(f"{file}: missing array file; {_REBUILD}") from None
             except (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError) as error:
                 # numpy parses a .npy header with Python's tokenizer: a damaged header can fail
                 # with EOFError, SyntaxError or TokenError as well as ValueError.
                 raise StoreError(f"{file}: unreadable array ({error}); {_REBUILD}") from None
+            if size != array.offset + array.nbytes:  # numpy ignores bytes after the data
+                raise StoreError(
+                    f"{file}: {size} bytes, its header describes {array.offset + array.nbytes}; "
+                    f"the file was altered or cut; {_REBUILD}"
+                )
         return arrays
 
     def _validate(self) -> None:

@@ -48,6 +48,7 @@ _CORRUPT_FILE_ERRORS = (
     OverflowError,
     RecursionError,
     NotImplementedError,
+    AssertionError,  # torch asserts on a malformed persistent id ("saved_id must be a tuple")
 )
 
 

@@ -158,7 +158,7 @@ def load_sketchrnn_npz(
                 f"of {limits.max_total_bytes}; raise ReadLimits.max_total_bytes if you trust it",
             )
         for info in archive.infolist():
-            if info.is_dir():
+            if info.filename.endswith("/"):  # a folder (ZipInfo.is_dir fails on an empty name)
                 continue
             name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
             data = _read_member(archive, info, path_text, limits.max_member_bytes)
