@@ -69,3 +69,13 @@ def test_locate_part_finds_where_a_shortened_drawing_starts():
     assert locate_part(whole, whole).tolist() == [0.0, 0.0]
     # a part that does not fit anywhere keeps the whole's start
     assert locate_part(np.array([[7, 3, 1]]), whole).tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("name", ["drawing", "limits"])
+def test_documented_examples_hold(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"sketchssl.serve.{name}")
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
