@@ -113,6 +113,7 @@ def test_estimate_adds_up_the_measured_costs():
         queries=50,
         seeds=2,
         protocol_seconds=4.0,
+        pixel_seconds=9.0,
         map_seconds=6.0,
         heal_sketches=64,
         heal_masks=(0.0, 0.3),
@@ -120,8 +121,8 @@ def test_estimate_adds_up_the_measured_costs():
     )
     lines = {line.phase: line.seconds for line in estimate.lines}
     # 2 runs x [0.01 s x (2 x (100 + 50) + 4 x 50) = 5 s, + 2 datasets x 0.5 s + RUN_SECONDS];
-    # protocol 2 x 4 s x 2 runs = 16 s; one map 6 s; pixel baseline of the second seed 4 s.
-    assert lines["representation"] == pytest.approx(2 * (5 + 1 + RUN_SECONDS) + 16 + 6 + 4)
+    # protocol 2 x 4 s x 2 runs = 16 s; one map 6 s; pixel baseline of the second seed 9 s.
+    assert lines["representation"] == pytest.approx(2 * (5 + 1 + RUN_SECONDS) + 16 + 6 + 9)
     # per run: 2 masks x 1 batch x 250 steps x 0.002 s = 1 s decoding, 50 sketches (at most the
     # queries) x (1 + 2 x 2) x 0.01 s = 2.5 s encoding, one dataset 0.5 s, RUN_SECONDS; 2 runs,
     # plus 2 figure batches (1 s).

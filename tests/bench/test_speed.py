@@ -28,7 +28,7 @@ def test_embedding_flops_match_a_hand_count(test_methods, doodle_store):
     train_seconds = row.train_seconds_per_step * steps
     assert row.train_model_flops_per_s * train_seconds > expected
     assert row.parameters == (5 * dim + dim) + (dim * 5 + 5)
-    assert row.batch_size == batch_size and row.steps == steps
+    assert row.batch_size == batch_size and row.steps == steps and row.embedding_dim == dim
     assert row.view_sketches_per_s > 0 and row.generate_seconds_per_step is None
 
     filled = row.with_peak(peak_flops=1e9)

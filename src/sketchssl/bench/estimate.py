@@ -5,8 +5,10 @@ calibration just measured on this machine, with these inputs:
 
 * per method, seconds per sketch of the evaluation data path (data view + ``embed``), from the
   calibration's speed measurement on real batches of the store;
-* the wall time of the pixel baseline's protocol (kNN, linear probe, retrieval on 1024-d
-  embeddings of the same gallery and queries), which bounds that of every model (64-256-d);
+* the wall time of the protocol (kNN, linear probe, retrieval) on random embeddings as wide as
+  the widest method's, with the real gallery and query labels (random features give the probe
+  nothing to converge to, so it runs its full iteration budget: an upper bound), and that of
+  the pixel baseline (1024-d) for the seeds after the first;
 * the wall time of the pixel baseline's embedding map (same number of points as every map);
 * per healing method, seconds per decoding step of ``generate`` on a real batch, times the
   method's longest sketch: an upper bound, since trained decoders usually end sooner.
@@ -123,6 +125,7 @@ def estimate_bench(
     queries: int,
     seeds: int,
     protocol_seconds: float,
+    pixel_seconds: float,
     map_seconds: float | None,
     heal_sketches: int,
     heal_masks: tuple[float, ...],
@@ -140,8 +143,11 @@ def estimate_bench(
         gallery: gallery sketches embedded per evaluation.
         queries: query sketches per evaluation.
         seeds: seeds per method.
-        protocol_seconds: measured wall time of the kNN / probe / retrieval protocol on the
-            pixel baseline (0 when the store has one class: no protocol).
+        protocol_seconds: measured wall time of the kNN / probe / retrieval protocol on random
+            embeddings as wide as the widest method's, with the real gallery and query labels
+            (0 when the store has one class: no protocol).
+        pixel_seconds: measured wall time of the pixel baseline's protocol (1024-d), paid again
+            for every other seed.
         map_seconds: measured wall time of one embedding map (None: not measured).
         heal_sketches: sketches per healing evaluation (at most ``queries``).
         heal_masks: its masking rates.
@@ -170,14 +176,15 @@ def estimate_bench(
         protocol = 2 * protocol_seconds * sum(cost.trained_runs for cost in costs)
         map_each = map_seconds if map_seconds is not None else 5.0 + MAP_SECONDS_PER_POINT * queries
         maps = map_each * sum(1 for cost in costs if cost.trained_runs)
-        pixels = protocol_seconds * max(seeds - 1, 0)
+        pixels = pixel_seconds * max(seeds - 1, 0)
         estimate.lines.append(
             EstimateLine(
                 "representation",
                 embed + protocol + maps + pixels,
                 f"{embed:.0f} s embedding {gallery}+{queries} sketches twice (measured s/sketch"
-                f" per method, + {RUN_SECONDS:.0f} s a run); {protocol:.0f} s protocol at the "
-                f"pixel baseline's {protocol_seconds:.1f} s per model; {maps:.0f} s maps at "
+                f" per method, + {RUN_SECONDS:.0f} s a run); {protocol:.0f} s kNN / probe / "
+                f"retrieval at {protocol_seconds:.1f} s per model (measured on random "
+                f"embeddings of the widest method's size); {maps:.0f} s maps at "
                 f"{map_each:.1f} s each ({'measured' if map_seconds is not None else 'assumed'})"
                 f"; {pixels:.0f} s pixel baseline for the other seeds",
             )

@@ -132,7 +132,9 @@ class BenchRunner:
         self.judge: tuple[Any, dict[str, Any]] | None = None
         self.judge_checkpoint: Path | None = None
         self.gallery = self.queries = 0  # sketches per evaluation, set by the plan
-        self.protocol_seconds, self.map_seconds = 0.0, None  # measured by the calibration
+        # measured by the calibration: protocol on a model's and on the pixels' embeddings, map
+        self.protocol_seconds = self.pixel_seconds = 0.0
+        self.map_seconds: float | None = None
 
     # ------------------------------------------------------------------ bookkeeping
     @contextmanager
@@ -284,6 +286,7 @@ class BenchRunner:
     def _calibrate(self, choices: list[MethodChoice], runs: list[RunSpec], store: Any) -> None:
         """Speed rows (or one-step calibration), pixel baseline of seed 0, all timed."""
         from sketchssl.bench.speed import matmul_peak, measure_speed
+        from sketchssl.bench.suites import protocol_seconds
 
         config = self.config
         speed = "speed" in config.suites
@@ -297,6 +300,7 @@ class BenchRunner:
             + " and the pixel baseline, to estimate the evaluation time"
         )
         rows: dict[str, Any] = {}
+        widths: dict[str, Any] = {}  # method -> its speed row (embedding width)
         if speed:
             peak = matmul_peak(config.device)
             self.document["speed"] = {
@@ -325,6 +329,7 @@ class BenchRunner:
                 text = self._fail("calibration", choice.name, None, error)
                 self.failed_methods[choice.name] = text
                 continue
+            widths[choice.name] = row
             if speed:
                 rows[choice.name] = row.with_peak(peak).to_dict()
             model = run_config.model
@@ -342,6 +347,11 @@ class BenchRunner:
             )
         if "representation" in config.suites and len(store.class_names) >= 2:
             self._pixels(store, 0, with_map=True)
+            widest = max((row.embedding_dim for row in widths.values()), default=0)
+            if widest:
+                self.protocol_seconds = protocol_seconds(
+                    store, seed=0, gallery=config.eval_gallery, dim=widest
+                )
 
     def _pixels(self, store: Any, seed: int, *, with_map: bool = False) -> None:
         from sketchssl.bench.suites import pixel_baseline
@@ -356,7 +366,7 @@ class BenchRunner:
             return
         self.document["pixels"][str(seed)] = metrics
         if with_map:
-            self.protocol_seconds = seconds["protocol"]
+            self.pixel_seconds = seconds["protocol"]
             self.map_seconds = seconds.get("map")
             self._figure("maps", "raw 32x32 pixels", map_path, "t-SNE of the test split")
 
@@ -373,6 +383,7 @@ class BenchRunner:
             queries=self.queries,
             seeds=config.seeds,
             protocol_seconds=self.protocol_seconds,
+            pixel_seconds=self.pixel_seconds,
             map_seconds=self.map_seconds,
             heal_sketches=config.heal_sketches,
             heal_masks=config.heal_masks,

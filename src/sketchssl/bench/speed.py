@@ -129,6 +129,7 @@ class SpeedRow:
     embed_mfu: float | None = None
     generate_seconds_per_step: float | None = None
     dataset_seconds: float = 0.0
+    embedding_dim: int = 0
 
     def with_peak(self, peak_flops: float) -> SpeedRow:
         """This row with the MFU columns filled from the device's matrix-product peak."""
@@ -232,7 +233,7 @@ def measure_speed(
 
     model.eval()
     with torch.no_grad():
-        model.embed(on_device[0])
+        embedding_dim = int(model.embed(on_device[0]).shape[1])  # (B, D)
         synchronize(device)
         start = time.perf_counter()
         for batch in on_device[warmup:]:
@@ -255,6 +256,7 @@ def measure_speed(
         train_seconds_per_step=train_seconds / steps,
         embed_sketches_per_s=sketches / embed_seconds,
         dataset_seconds=dataset_seconds,
+        embedding_dim=embedding_dim,
     )
     if count_flops:
         model.train()

@@ -40,6 +40,7 @@ from sketchssl.render.patches import make_mask_table
 
 __all__ = [
     "evaluate_healing_run",
+    "protocol_seconds",
     "evaluate_representation_run",
     "gallery_subset",
     "healing_row_name",
@@ -132,6 +133,32 @@ def pixel_baseline(
         )
         seconds["map"] = time.perf_counter() - start
     return metrics, seconds
+
+
+def protocol_seconds(
+    store: SketchStore, *, seed: int, gallery: int | None, dim: int, split: str = "test"
+) -> float:
+    """Seconds the representation protocol takes on random ``dim``-d embeddings.
+
+    The gallery and queries have the real labels and sizes (the gallery subset rule of
+    :func:`gallery_subset`), so kNN, retrieval and the probe do the work a model's embeddings
+    would give them; the bench's estimate extrapolates from it.
+    """
+    gallery_indices = gallery_subset(store.split_indices("train"), gallery, seed)
+    query_indices = store.split_indices(split)
+    generator = torch.Generator().manual_seed(seed)
+    train_x = torch.randn(len(gallery_indices), dim, generator=generator)  # (G, D)
+    test_x = torch.randn(len(query_indices), dim, generator=generator)  # (Q, D)
+    start = time.perf_counter()
+    evaluate_embeddings(
+        train_x,
+        torch.as_tensor(store.labels[gallery_indices].astype("int64")),
+        test_x,
+        torch.as_tensor(store.labels[query_indices].astype("int64")),
+        seed=seed,
+        num_classes=len(store.class_names),
+    )
+    return time.perf_counter() - start
 
 
 def healing_row_name(kind: str, rate: float) -> str:
