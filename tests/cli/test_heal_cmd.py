@@ -107,7 +107,7 @@ def test_heal_figure_and_report(trained, tmp_path):
     assert set(report["results"]) == {
         "judge on originals",
         "generated (mask 0)",
-        "judge on corrupted input (mask 0.3)",
+        "no healing: corrupted input (mask 0.3)",
         "generated (mask 0.3)",
     }
     row = report["results"]["generated (mask 0.3)"]

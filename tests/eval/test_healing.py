@@ -177,7 +177,7 @@ def test_evaluation_rows_and_report(doodle_store, tmp_path):
     assert list(results) == [
         "judge on originals",
         "generated (mask 0)",
-        "judge on corrupted input (mask 0.3)",
+        "no healing: corrupted input (mask 0.3)",
         "generated (mask 0.3)",
     ]
     count = len(store.split_indices("test"))
@@ -187,6 +187,8 @@ def test_evaluation_rows_and_report(doodle_store, tmp_path):
             assert row["ret_chance@1"] == pytest.approx(1 / count)
             for key in ("ret_g2o_acc@1", "ret_g2o_acc@10", "ret_o2g_acc@1", "ret_o2g_acc@10"):
                 assert 0.0 <= row[key] <= 1.0
+        if name.startswith("no healing"):  # Ret of the corrupted input itself, both directions
+            assert {"ret_g2o_acc@10", "ret_o2g_acc@10", "ret_g2o_mean_rank"} <= set(row)
     assert meta["input"] == "sequence" and any("point" in note for note in meta["notes"])
 
     paths = write_healing_report(tmp_path / "report", results, meta)

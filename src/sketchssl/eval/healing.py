@@ -23,7 +23,8 @@ Protocol (METHODS.md sections 3, 5, 7):
   distances order the gallery the same way; the two directions differ by who queries whom.
   Ties are broken by gallery order (a stable sort). Chance level = ``k / N``.
 * Reference rows: the judge on the real test sketches (upper bound of Rec) and, for ``p > 0``,
-  on the corrupted inputs with no healing.
+  "no healing": Rec of the judge on the corrupted inputs and Ret of the corrupted inputs encoded
+  as the method reads them (what returning the input unchanged would score).
 
 How a method plugs in: ``generate(batch, temperature=..., greedy=..., max_len=...) -> (B, T, 5)``
 stroke-5 in the method's own (normalised) units, and ``encode_for_retrieval(batch) -> (B, D)``
@@ -64,6 +65,7 @@ from sketchssl.render.views import SketchDataset
 
 __all__ = [
     "DIRECTIONS",
+    "NO_HEALING_ROW",
     "HealingEval",
     "SketchCodec",
     "corrupt_inputs",
@@ -331,16 +333,27 @@ def _batches(count: int, batch_size: int) -> list[slice]:
 
 @torch.no_grad()
 def encode_sketches(
-    codec: SketchCodec, sketches: Sequence[np.ndarray], batch_size: int = 64
+    codec: SketchCodec,
+    sketches: Sequence[np.ndarray],
+    batch_size: int = 64,
+    *,
+    uniforms: Sequence[np.ndarray] | None = None,
+    mask_prob: float = 0.0,
 ) -> Tensor:
-    """``(N, D)`` codes of unmasked raw sketches: ``encode_for_retrieval``, else ``embed``."""
+    """``(N, D)`` codes of raw sketches: ``encode_for_retrieval``, else ``embed``.
+
+    Unmasked by default; with ``uniforms`` and ``mask_prob > 0`` each sketch is corrupted exactly
+    as the method reads it for healing (the no-healing reference).
+    """
     method = codec.method
     encode: Callable[[dict[str, Tensor]], Tensor] = getattr(
         method, "encode_for_retrieval", method.embed
     )
     codes = []
     for part in _batches(len(sketches), batch_size):
-        batch = {key: value.to(method.device) for key, value in codec.batch(sketches[part]).items()}
+        rows = None if uniforms is None else uniforms[part]
+        inputs = codec.batch(sketches[part], rows, mask_prob if rows is not None else 0.0)
+        batch = {key: value.to(method.device) for key, value in inputs.items()}
         codes.append(encode(batch).float().cpu())
     return torch.cat(codes)
 
@@ -420,6 +433,9 @@ class HealingEval:
                 raise ConfigError(f"mask rate {rate} must be in [0, 1]")
 
 
+NO_HEALING_ROW = "no healing: corrupted input"
+
+
 def _row_name(kind: str, rate: float) -> str:
     return f"{kind} (mask {rate:g})"
 
@@ -446,8 +462,9 @@ def evaluate_healing(
         mask_table: ``(>= N, >= max_patches)`` uniforms; None makes one from ``settings.seed``.
 
     Returns:
-        ``(results, meta)``: rows ``judge on originals``, ``judge on corrupted input (mask p)``
-        (``p > 0``) and ``generated (mask p)``, and what produced them.
+        ``(results, meta)``: rows ``judge on originals`` (with a judge), ``no healing: corrupted
+        input (mask p)`` (``p > 0``: Rec and Ret of the corrupted input itself, the reference a
+        healer must beat) and ``generated (mask p)``, and what produced them.
     """
     started = time.perf_counter()
     codec = SketchCodec.for_method(method, run_config, store, settings.split)
@@ -475,15 +492,23 @@ def evaluate_healing(
         }
     original_codes = encode_sketches(codec, sketches, settings.batch_size)
     for rate in settings.mask_probs:
-        if judge is not None and rate > 0:
-            corrupted = corrupt_inputs(sketches, uniforms, rate, config)
-            results[_row_name("judge on corrupted input", rate)] = {
-                "mask": rate,
-                "rec": recognition_accuracy(
+        if rate > 0:
+            # The no-healing reference: the corrupted input itself, judged and encoded as the
+            # method reads it (Ret of returning the input unchanged).
+            reference: dict[str, float] = {"mask": rate, "sketches": len(sketches)}
+            if judge is not None:
+                corrupted = corrupt_inputs(sketches, uniforms, rate, config)
+                reference["rec"] = recognition_accuracy(
                     judge, judge_data, corrupted, labels, settings.batch_size
-                ),
-                "sketches": len(sketches),
-            }
+                )
+            corrupted_codes = encode_sketches(
+                codec, sketches, settings.batch_size, uniforms=uniforms, mask_prob=rate
+            )
+            for direction in settings.directions:
+                reference.update(
+                    retrieval_accuracy(original_codes, corrupted_codes, direction, settings.ks)
+                )
+            results[_row_name(NO_HEALING_ROW, rate)] = reference
         generated = generate_sketches(
             codec,
             sketches,
