@@ -277,7 +277,11 @@ def test_healing_evaluates_and_draws_with_the_masked_canvas(doodle_store):
         batch_size=4,
     )
     results, meta = evaluate_healing(model, RUN, store, settings)
-    assert list(results) == ["generated (mask 0)", "generated (mask 0.3)"]
+    assert list(results) == [
+        "generated (mask 0)",
+        "no healing: corrupted input (mask 0.3)",
+        "generated (mask 0.3)",
+    ]
     assert meta["input"] == "patches"
     count = len(store.split_indices("test"))
     for row in results.values():

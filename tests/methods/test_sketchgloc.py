@@ -278,7 +278,11 @@ def test_healing_evaluation_runs_with_it(doodle_store):
     }
     settings = HealingEval(mask_probs=(0.0, 0.3), ks=(1, 3), max_len=15, limit=5, batch_size=4)
     results, meta = evaluate_healing(model, run, SketchStore.open(doodle_store), settings)
-    assert list(results) == ["generated (mask 0)", "generated (mask 0.3)"]
+    assert list(results) == [
+        "generated (mask 0)",
+        "no healing: corrupted input (mask 0.3)",
+        "generated (mask 0.3)",
+    ]
     for row in results.values():
         assert row["sketches"] == 5 and 0.0 <= row["ret_g2o_acc@1"] <= 1.0
         assert row["ret_chance@1"] == pytest.approx(1 / 5)

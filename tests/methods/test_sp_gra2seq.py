@@ -264,7 +264,11 @@ def test_healing_evaluation_runs_on_patch_inputs(doodle_store):
     run_config = {"method": "sp_gra2seq", "data": DATA}
     settings = HealingEval(mask_probs=(0.0, 0.3), ks=(1, 3), max_len=10, limit=4, batch_size=2)
     results, meta = evaluate_healing(model, run_config, store, settings)
-    assert list(results) == ["generated (mask 0)", "generated (mask 0.3)"]
+    assert list(results) == [
+        "generated (mask 0)",
+        "no healing: corrupted input (mask 0.3)",
+        "generated (mask 0.3)",
+    ]
     assert meta["input"] == "patches"
     for row in results.values():
         assert row["sketches"] == 4 and 0.0 <= row["ret_g2o_acc@1"] <= row["ret_g2o_acc@3"] <= 1
