@@ -159,19 +159,24 @@ def _check_yaml_shape(path: str | Path) -> None:
     except OSError as error:
         raise ConfigError(f"{path}: cannot read this config file ({error})") from None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    too_deep = (
+        f"{path}: mappings / lists nested more than {MAX_CONFIG_DEPTH} deep; "
+        "a sketchssl config has sections of plain keys"
+    )
     depth = 0
     try:
         for event in yaml.parse(text, Loader=loader):
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > MAX_CONFIG_DEPTH:
-                    raise ConfigError(
-                        f"{path}: mappings / lists nested more than {MAX_CONFIG_DEPTH} deep; "
-                        "a sketchssl config has sections of plain keys"
-                    )
+                    raise ConfigError(too_deep)
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
     except (yaml.YAMLError, ValueError) as error:
+        # libyaml 0.2.6+ (PyYAML 6.0.3+ wheels) stops flow collections past its own limit
+        # (1,000) while scanning ahead, before the parser hands us the 65th start event.
+        if "nesting depth" in str(error):
+            raise ConfigError(too_deep) from None
         raise ConfigError(f"{path}: cannot read this config file ({error})") from None
 
 
