@@ -42,9 +42,16 @@ def doodle_store(tmp_path_factory):
     return path
 
 
-def _config(store, steps: int):
+AUGMENTED = [
+    "data.augment_scale=0.15",
+    "data.augment_drop_prob=0.1",
+    "data.augment_rotation_degrees=10",
+]
+
+
+def _config(store, steps: int, *extra: str):
     return load_run_config(
-        "sketch_bert", "tiny", [*TINY, f"trainer.max_steps={steps}", f"data.store={store}"]
+        "sketch_bert", "tiny", [*TINY, f"trainer.max_steps={steps}", f"data.store={store}", *extra]
     )
 
 
@@ -63,18 +70,22 @@ class SignalAtStep(Callback):
             os.kill(os.getpid(), signal.SIGTERM)
 
 
-def test_resume_is_exact(doodle_store, tmp_path):
-    # 84 doodles, 9 batches of 8 per training epoch: 12 steps cross an epoch boundary.
-    straight = train(_config(doodle_store, 12), tmp_path / "straight")
+@pytest.mark.parametrize("extra", [[], AUGMENTED], ids=["plain", "augmented"])
+def test_resume_is_exact(doodle_store, tmp_path, extra):
+    # 84 doodles, 9 batches of 8 per training epoch: 12 steps cross an epoch boundary (with
+    # augmentation, the second epoch draws new augmentations of the same sketches).
+    straight = train(_config(doodle_store, 12, *extra), tmp_path / "straight")
     assert straight.global_step == 12 and not straight.stopped_early
 
     # SIGTERM mid-epoch: the step finishes, last.ckpt is saved, the run returns.
     first = train(
-        _config(doodle_store, 12), tmp_path / "interrupted", extra_callbacks=[SignalAtStep(5)]
+        _config(doodle_store, 12, *extra),
+        tmp_path / "interrupted",
+        extra_callbacks=[SignalAtStep(5)],
     )
     assert first.stopped_early
     assert read_checkpoint(first.checkpoint)["global_step"] == first.global_step < 12
-    resumed = train(_config(doodle_store, 12), tmp_path / "interrupted", resume=True)
+    resumed = train(_config(doodle_store, 12, *extra), tmp_path / "interrupted", resume=True)
     assert resumed.global_step == 12
 
     expected, got = _weights(straight.checkpoint), _weights(resumed.checkpoint)

@@ -328,8 +328,16 @@ class SketchAugmenter:
         epoch = self.epoch if epoch is None else epoch
         return np.random.default_rng([self.seed, int(epoch), int(index)])
 
-    def __call__(self, sketch: np.ndarray, index: int | None = None) -> np.ndarray:
-        """Augment one stroke-3 sketch; returns a float array (the input is not modified)."""
-        rng = self._rng if index is None else self.generator_for(index)
+    def __call__(
+        self, sketch: np.ndarray, index: int | None = None, epoch: int | None = None
+    ) -> np.ndarray:
+        """Augment one stroke-3 sketch; returns a float array (the input is not modified).
+
+        Args:
+            sketch: ``(N, 3)`` stroke-3.
+            index: the sample's index; None draws from the augmenter's own generator.
+            epoch: the epoch of this draw (default :attr:`epoch`); only used with ``index``.
+        """
+        rng = self._rng if index is None else self.generator_for(index, epoch)
         result = self._chain(np.asarray(sketch), rng)
         return np.array(result, dtype=_float_dtype(result), copy=True)

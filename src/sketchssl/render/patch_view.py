@@ -266,7 +266,7 @@ class PatchViewDataset(Dataset):
 
     def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
         item = dict(self.base[position])
-        sketch = self.base.prepare(self.base.store[int(item["index"])])
+        _, sketch = self.base.sketch_at(position)  # the (augmented) sketch the base item drew
         uniforms = mask_row(self.mask_table, position) if self.mask_table is not None else None
         rng = np.random.default_rng(self.seed + position) if uniforms is None else None
         item.update(

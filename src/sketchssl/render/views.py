@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from sketchssl.data.augment import SketchAugmenter
 from sketchssl.data.formats import (
     bbox_scale,
     clamp_offsets,
@@ -40,7 +41,7 @@ __all__ = ["NORMALIZATIONS", "VIEWS", "SketchDataset", "store_scale_factor"]
 VIEWS = ("sequence", "raster", *pretext.VIEWS)
 NORMALIZATIONS = ("std", "bbox", "none")
 
-Augment = Callable[[np.ndarray], np.ndarray]
+Augment = SketchAugmenter | Callable[[np.ndarray], np.ndarray]
 
 
 def store_scale_factor(
@@ -145,7 +146,9 @@ class SketchDataset(Dataset):
             normalization: ``"std"`` (sketch-rnn global scale), ``"bbox"`` (Sketch-BERT
                 per-sketch bounding box, times ``bbox_factor``) or ``"none"``.
             scale: the global scale for ``"std"``; None computes it from the store's train split.
-            augment: optional callable ``(N, 3) -> (N, 3)`` applied to each raw sketch first.
+            augment: applied to each raw sketch first: a
+                :class:`~sketchssl.data.augment.SketchAugmenter` (seeded per epoch and sketch,
+                see :meth:`sketch_at`) or any callable ``(N, 3) -> (N, 3)``.
             raster_size: image side in pixels for the raster view.
             raster_line_width: stroke width in pixels for the raster view.
             raster_padding: canvas margin (a fraction of the side) for the raster view.
@@ -194,11 +197,27 @@ class SketchDataset(Dataset):
         return len(self.indices)
 
     def prepare(self, sketch: np.ndarray) -> np.ndarray:
-        """Augment, clamp and cut one raw sketch: the stroke-3 both views are drawn from."""
-        if self.augment is not None:
-            sketch = self.augment(sketch)
+        """Clamp and cut one raw sketch: the stroke-3 every view is drawn from."""
         sketch = clamp_offsets(sketch, self.clamp_limit)
         return truncate_stroke3(sketch, self.max_len)
+
+    def sketch_at(self, position: int) -> tuple[int, np.ndarray]:
+        """``(store index, prepared stroke-3)`` of item ``position``, augmented if configured.
+
+        A position past the end is a *draw* of a later epoch (``position = epoch * len(self) +
+        item``, what :class:`~sketchssl.train.sampler.StepSeededBatchSampler` yields with
+        ``tag_epochs``): a :class:`~sketchssl.data.augment.SketchAugmenter` then draws its
+        randomness from ``(seed, epoch, store index)``, so every epoch sees a new augmentation
+        and a resumed run the same one. Any other ``augment`` callable gets the sketch alone.
+        """
+        epoch, within = divmod(int(position), len(self.indices))
+        index = int(self.indices[within])
+        sketch = self.store[index]
+        if isinstance(self.augment, SketchAugmenter):
+            sketch = self.augment(sketch, index=index, epoch=epoch)
+        elif self.augment is not None:
+            sketch = self.augment(sketch)
+        return index, self.prepare(sketch)
 
     def normalize(self, sketch: np.ndarray) -> np.ndarray:
         """float32 stroke-3 with dx, dy scaled as ``normalization`` says."""
@@ -209,8 +228,7 @@ class SketchDataset(Dataset):
         return np.asarray(sketch, dtype=np.float32)
 
     def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
-        index = int(self.indices[position])
-        sketch = self.prepare(self.store[index])  # (N, 3)
+        index, sketch = self.sketch_at(position)  # (N, 3)
         item: dict[str, torch.Tensor] = {"index": torch.tensor(index, dtype=torch.int64)}
         if "sequence" in self.views:
             big = stroke3_to_stroke5(

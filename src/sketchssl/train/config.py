@@ -21,6 +21,7 @@ from sketchssl.configuration import (
     load_yaml,
     parse_overrides,
 )
+from sketchssl.data.augment import Augmentation
 from sketchssl.errors import ConfigError
 
 __all__ = [
@@ -64,6 +65,13 @@ class DataConfig:
         patch_border: black border around the canvas (-1 = 1.5 x patch_size, SP-gra2seq's).
         patch_mask_prob: training-time masking probability of each patch square (fresh
             uniforms per sketch, reproducible from the run's seed).
+        augment_scale: training split only: stretch x and y by independent factors
+            ``1 + U(-s, s)`` (sketch-rnn's ``random_scale_factor``, 0.15 there); 0 = off.
+        augment_drop_prob: training split only: drop points inside strokes with this
+            probability (sketch-rnn's ``augment_stroke_prob``, 0.10 there); 0 = off.
+        augment_rotation_degrees: training split only: rotate by ``U(-r, r)`` degrees; 0 = off.
+            Every augmentation is drawn from ``(seed, epoch, sketch)``: new each epoch, the
+            same after a resume.
     """
 
     store: str = ""
@@ -87,6 +95,25 @@ class DataConfig:
     patch_point_stride: int = 4
     patch_border: int = -1
     patch_mask_prob: float = 0.0
+    augment_scale: float = 0.0
+    augment_drop_prob: float = 0.0
+    augment_rotation_degrees: float = 0.0
+
+    def __post_init__(self) -> None:
+        try:
+            self.augmentation()  # the ranges are checked when the config is made
+        except ConfigError as error:
+            raise ConfigError(f"data: {error}") from None
+
+    def augmentation(self) -> Augmentation | None:
+        """The training augmentation these fields configure; None when all are off."""
+        if not (self.augment_scale or self.augment_drop_prob or self.augment_rotation_degrees):
+            return None
+        return Augmentation(
+            scale_factor=self.augment_scale,
+            drop_prob=self.augment_drop_prob,
+            max_rotation_degrees=self.augment_rotation_degrees,
+        )
 
 
 @dataclass

@@ -7,6 +7,7 @@ import dataclasses
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader, Dataset
 
+from sketchssl.data.augment import SketchAugmenter
 from sketchssl.data.store import SketchStore
 from sketchssl.render.patch_view import views_without_patches, with_patch_view
 from sketchssl.render.views import SketchDataset
@@ -44,8 +45,10 @@ def make_dataset(
     A :class:`SketchDataset`, wrapped by :class:`~sketchssl.render.patch_view.PatchViewDataset`
     when ``data.views`` holds ``patches`` (masked at ``data.patch_mask_prob`` unless
     ``mask_prob`` says otherwise; ``seed`` drives the masks). Its ``scale`` is the global
-    scale factor of the sequence view.
+    scale factor of the sequence view. The training split (``data.train_split``) is augmented
+    as ``data.augment_*`` say, from ``seed``; other splits never are.
     """
+    augmentation = data.augmentation() if split == data.train_split else None
     base = SketchDataset(
         store,
         split=split,
@@ -58,6 +61,7 @@ def make_dataset(
         start_token=data.start_token,
         bbox_factor=data.bbox_factor,
         clamp_limit=data.clamp_limit,
+        augment=SketchAugmenter(augmentation, seed=seed) if augmentation else None,
     )
     return with_patch_view(base, dataclasses.asdict(data), mask_prob=mask_prob, seed=seed)
 
@@ -112,6 +116,7 @@ class SketchDataModule(pl.LightningDataModule):
                 if self.data.bucket_by_length
                 else None
             ),
+            tag_epochs=self.data.augmentation() is not None,
         )
         return self._loader(self.train_dataset, StepSeededDataLoader, batch_sampler=sampler)
 

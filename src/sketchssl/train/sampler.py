@@ -39,6 +39,9 @@ class StepSeededBatchSampler(Sampler[list[int]]):
         world_size: number of processes.
         lengths: per-item sequence lengths; turns on length bucketing.
         bucket_window: global batches per sorting window (bucketing only).
+        tag_epochs: yield ``epoch * dataset_size + position`` instead of ``position``, so a
+            dataset that augments (:meth:`sketchssl.render.views.SketchDataset.sketch_at`) knows
+            the epoch of each draw, in whichever worker it runs.
 
     Examples:
         >>> sampler = StepSeededBatchSampler(10, batch_size=4, seed=0)
@@ -58,6 +61,7 @@ class StepSeededBatchSampler(Sampler[list[int]]):
         world_size: int = 1,
         lengths: np.ndarray | None = None,
         bucket_window: int = 50,
+        tag_epochs: bool = False,
     ) -> None:
         global_batch = batch_size * world_size
         if dataset_size < global_batch:
@@ -78,6 +82,7 @@ class StepSeededBatchSampler(Sampler[list[int]]):
             raise ValueError(f"{len(lengths)} lengths for a dataset of {dataset_size} items")
         self.lengths = None if lengths is None else np.asarray(lengths)
         self.bucket_window = max(1, int(bucket_window))
+        self.tag_epochs = tag_epochs
         self._epoch_cache: tuple[int, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -110,7 +115,10 @@ class StepSeededBatchSampler(Sampler[list[int]]):
         epoch, within = divmod(step, self.batches_per_epoch)
         global_batch = self.batch_size * self.world_size
         start = within * global_batch + self.rank * self.batch_size
-        return self.permutation(epoch)[start : start + self.batch_size].tolist()
+        positions = self.permutation(epoch)[start : start + self.batch_size]
+        if self.tag_epochs:
+            positions = positions + epoch * self.dataset_size
+        return positions.tolist()
 
     def __iter__(self) -> Iterator[list[int]]:
         step = int(self.start_step()) if self.start_step is not None else 0
