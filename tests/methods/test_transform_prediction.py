@@ -68,7 +68,10 @@ def test_tiny_presets_build_and_classify_every_copy(name, doodle_store):
     for task in METHODS[name]:
         assert 0.0 <= float(parts[f"{task}_accuracy"]) <= 1.0
     model.eval()
-    assert model.embed(batch).shape == (4, model.config.feature_dim)
+    width = model.config.feature_dim
+    if getattr(model.config, "embed_layer", "fc2") == "conv":
+        width = model.config.conv_channels[-1]
+    assert model.embed(batch).shape == (4, width)
 
 
 @pytest.mark.parametrize("name", ["rotation_cnn", "rotation_tcn"])
@@ -226,3 +229,26 @@ def test_embedding_views_give_the_same_features_as_the_copies(doodle_store):
     torch.testing.assert_close(model.embed(plain), model.embed(copies))
     tcn = RotationDeformationTCN(TransformTCNConfig(**SMALL_TCN))
     assert tcn.embedding_views(("rotation_points", "deformation_points")) == ("points",)
+
+
+@pytest.mark.parametrize("encoder", ["small", "alexnet_bn"])
+def test_embed_layer_reads_the_named_layer_of_the_encoder(encoder):
+    # Each layer computed by hand from the encoder's own modules, in eval mode.
+    options = SMALL_CNN if encoder == "small" else dict(in_channels=1, feature_dim=16)
+    size = 32 if encoder == "small" else 224
+    torch.manual_seed(0)
+    model = RotationCNN(TransformCNNConfig(**options, embed_layer="fc2")).eval()
+    images = torch.rand(3, 1, size, size)
+    maps = model.encoder.features(images)  # (3, C, s, s)
+    first = model.encoder.head[1](maps.flatten(1))
+    expected = {
+        "conv": maps.mean(dim=(2, 3)),
+        "fc1": first,
+        "fc2": model.encoder.head[2](first),
+    }
+    for layer, value in expected.items():
+        model.config.embed_layer = layer
+        torch.testing.assert_close(model.embed({"image": images}), value)
+    assert expected["conv"].shape == (3, maps.shape[1])
+    with pytest.raises(ConfigError, match="embed_layer"):
+        TransformCNNConfig(**options, embed_layer="fc3")

@@ -67,6 +67,8 @@ __all__ = [
 #: Classes of each pretext task.
 NUM_CLASSES = {"rotation": 4, "deformation": 2}
 ENCODERS = ("alexnet_bn", "small")
+#: Layers :meth:`TransformCNN.embed` can return, shallow to deep.
+EMBED_LAYERS = ("conv", "fc1", "fc2")
 
 
 @dataclass
@@ -79,7 +81,14 @@ class TransformCNNConfig:
             them (the paper feeds its grey PNGs as 3-channel images).
         image_size: side of the input images; must equal ``data.raster_size``.
         conv_channels: widths of the ``small`` encoder's conv blocks (ignored by AlexNet).
-        feature_dim: width of the two fc blocks; the last one is the embedding.
+        feature_dim: width of the two fc blocks.
+        embed_layer: the layer :meth:`~TransformCNN.embed` returns: ``fc2`` (the last fc block,
+            ``(B, feature_dim)``: the paper's feature layer, as far as its code shows), ``fc1``
+            (the first fc block) or ``conv`` (the last convolution map averaged over space,
+            ``(B, channels)``). Pretext heads always read ``fc2``; only evaluation changes. The
+            deeper a layer, the more it specialises to the pretext task (Gidaris et al. 2018
+            and Kolesnikov et al. 2019 find earlier layers better for AlexNet-like networks):
+            ``benchmarks/layer_probe.py`` compares the three on the valid split.
     """
 
     encoder: str = "alexnet_bn"
@@ -87,6 +96,7 @@ class TransformCNNConfig:
     image_size: int = 224
     conv_channels: tuple[int, ...] = (32, 64, 128, 256)
     feature_dim: int = 4096
+    embed_layer: str = "fc2"
 
     def __post_init__(self) -> None:
         self.conv_channels = tuple(self.conv_channels)
@@ -102,6 +112,11 @@ class TransformCNNConfig:
         if not self.conv_channels or min(self.conv_channels) < 1:
             raise ConfigError(
                 f"config key 'conv_channels' needs positive widths: {self.conv_channels}"
+            )
+        if self.embed_layer not in EMBED_LAYERS:
+            raise ConfigError(
+                f"config key 'embed_layer' is {self.embed_layer!r}: choose one of "
+                f"{', '.join(EMBED_LAYERS)}"
             )
         if self.encoder == "small" and self.image_size >> len(self.conv_channels) < 1:
             raise ConfigError(
@@ -288,6 +303,22 @@ class TransformCNN(TransformPrediction):
         return SmallConvNet(
             config.in_channels, config.conv_channels, config.feature_dim, config.image_size
         )
+
+    def embed(self, batch: dict[str, Tensor]) -> Tensor:
+        """The untransformed sketches' feature at ``config.embed_layer``.
+
+        ``(B, feature_dim)`` for ``fc2`` / ``fc1``; ``(B, last conv channels)`` for ``conv``.
+        """
+        inputs, key = self.untransformed(batch)
+        images = self.check_inputs(inputs, key)  # (B, C, H, W)
+        layer = self.config.embed_layer
+        if layer == "fc2":
+            return self.encoder(images)
+        maps = self.encoder.features(images)  # (B, C', s, s)
+        if layer == "conv":
+            return maps.mean(dim=(2, 3))  # (B, C')
+        flatten, first_fc = self.encoder.head[0], self.encoder.head[1]
+        return first_fc(flatten(maps))  # (B, feature_dim)
 
     def check_inputs(self, inputs: Tensor, key: str) -> Tensor:
         """``(N, C, H, W)`` images of the configured size, channels repeated to ``in_channels``."""
