@@ -265,8 +265,8 @@ class PatchViewDataset(Dataset):
         return self.base.prepare(sketch)
 
     def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
-        item = dict(self.base[position])
-        _, sketch = self.base.sketch_at(position)  # the (augmented) sketch the base item drew
+        index, sketch = self.base.sketch_at(position)  # augmented (if so configured) once
+        item = self.base.item_from(index, sketch)
         uniforms = mask_row(self.mask_table, position) if self.mask_table is not None else None
         rng = np.random.default_rng(self.seed + position) if uniforms is None else None
         item.update(

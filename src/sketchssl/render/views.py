@@ -229,6 +229,15 @@ class SketchDataset(Dataset):
 
     def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
         index, sketch = self.sketch_at(position)  # (N, 3)
+        return self.item_from(index, sketch)
+
+    def item_from(self, index: int, sketch: np.ndarray) -> dict[str, torch.Tensor]:
+        """The item of store sketch ``index`` whose prepared stroke-3 is ``sketch``.
+
+        For wrappers that need the sketch too (the patch view's dataset): they call
+        :meth:`sketch_at` once and build the item from it, so an augmented sketch is drawn once
+        per item.
+        """
         item: dict[str, torch.Tensor] = {"index": torch.tensor(index, dtype=torch.int64)}
         if "sequence" in self.views:
             big = stroke3_to_stroke5(
