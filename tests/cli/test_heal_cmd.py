@@ -79,6 +79,36 @@ def test_sample_prior_reconstructions_and_interpolation(trained, tmp_path):
         invoke(app, "sample", rnn, "--interpolate", "-o", tmp_path / "x.png")
 
 
+def test_sample_summary_and_pen_temperature_reach_the_decoder(trained, tmp_path):
+    app, _, rnn, _ = trained
+    output = invoke(app, "sample", rnn, "--n", 16, "-o", tmp_path / "p.png", "--temperature", 0.5)
+    assert "samples: strokes per sketch median" in output and "cut at 30 points" in output
+    # a pen temperature of 100 makes the three pen states almost equally likely, so about one
+    # step in three ends the sketch: the median sketch has a couple of points, whatever the
+    # offsets' temperature
+    output = invoke(
+        app, "sample", rnn, "--n", 16, "-o", tmp_path / "q.png", "--pen-temperature", 100
+    )
+    median_points = int(output.split("points median ")[1].split(",")[0])
+    assert median_points <= 4, output
+    with pytest.raises(ConfigError, match="--pen-temperature"):
+        invoke(app, "sample", rnn, "--n", 2, "-o", tmp_path / "r.png", "--pen-temperature", 0)
+
+
+def test_drawing_summary_counts_strokes_points_and_cuts():
+    from sketchssl.eval.generation import drawing_summary
+
+    sketches = [
+        np.array([[1, 0, 0], [1, 0, 1], [0, 2, 0], [1, 1, 1]], np.float32),  # 2 strokes, 4 points
+        np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [2, 0, 1], [1, 1, 1]], np.float32),  # 2, 5
+        np.array([[1, 0, 1], [0, 1, 1], [1, 1, 1], [2, 0, 1], [3, 3, 1]], np.float32),  # 5, 5
+    ]
+    line = drawing_summary(sketches, max_len=5, name="x")
+    assert line == (
+        "x: strokes per sketch median 2 (mean 3.0), points median 5, 2 of 3 cut at 5 points"
+    )
+
+
 def test_heal_figure_and_report(trained, tmp_path):
     app, store, rnn, judge = trained
     output = invoke(

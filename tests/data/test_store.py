@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sketch_sources import make_sources
+from sketch_sources import make_sources, write_npz
 
 from sketchssl.data.build import build_store
+from sketchssl.data.formats import count_strokes
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import StoreError
 
@@ -85,8 +86,36 @@ def test_summary_matches_numpy(built):
         "p95": pytest.approx(np.percentile(lengths, 95)),
         "max": lengths.max(),
     }
+    strokes = np.array(
+        [
+            count_strokes(s)
+            for name in ("bus", "cat")
+            for split in sources[name].values()
+            for s in split
+        ]
+    )
+    store = SketchStore.open(store_path)
+    per_sketch = [count_strokes(store[index]) for index in range(len(store))]
+    np.testing.assert_array_equal(store.stroke_counts(), per_sketch)
+    assert summary["strokes"]["max"] == strokes.max()
+    assert summary["strokes"]["mean"] == pytest.approx(strokes.mean())
+    assert summary["strokes"]["median"] == pytest.approx(np.median(strokes))
     assert [Path(s["path"]).name for s in summary["sources"]] == ["bus.npz", "cat.npz"]
     json.dumps(summary)  # plain Python values only
+
+
+def test_stroke_counts_end_a_stroke_at_the_last_point(tmp_path: Path):
+    # hand-counted: two lifts; one lift then a pen-down tail (2 strokes); a single pen-down point
+    sketches = [
+        np.array([[1, 0, 0], [1, 0, 1], [0, 2, 0], [1, 1, 1]], dtype=np.int16),
+        np.array([[1, 0, 0], [1, 0, 1], [0, 2, 0]], dtype=np.int16),
+        np.array([[3, 3, 0]], dtype=np.int16),
+    ]
+    write_npz(tmp_path / "hand.npz", {"train": sketches, "valid": [], "test": []})
+    build_store([tmp_path / "hand.npz"], tmp_path / "store", workers=1, progress=False)
+    store = SketchStore.open(tmp_path / "store")
+    np.testing.assert_array_equal(store.stroke_counts(), [2, 2, 1])
+    assert store.summary()["strokes"]["max"] == 2
 
 
 def test_manifest_records_sources_options_and_checksums(built):

@@ -205,3 +205,23 @@ def test_overfits_a_few_real_sheep(shared_data):
         optimizer.step()
     after = model.eval().loss(batch)["recon"].item()
     assert after < before - 1.0, (before, after)
+
+
+@pytest.mark.parametrize(
+    "config_path",
+    [
+        "sketchssl.methods.sketch_rnn:SketchRNNConfig",
+        "sketchssl.methods.sp_gra2seq:SPGra2SeqConfig",
+        "sketchssl.methods.sketchgloc:SketchGlocConfig",
+        "sketchssl.methods.lmser_pix2seq:LmserPix2seqConfig",
+    ],
+)
+def test_pen_temperature_is_optional_and_positive(config_path):
+    import importlib
+
+    module_name, class_name = config_path.split(":")
+    config_class = getattr(importlib.import_module(module_name), class_name)
+    assert config_class().pen_temperature is None  # the paper: the pen follows the temperature
+    assert config_class(pen_temperature=1.0).pen_temperature == 1.0
+    with pytest.raises(ConfigError, match="pen_temperature"):
+        config_class(pen_temperature=0.0)

@@ -184,6 +184,34 @@ def test_component_and_pen_frequencies_follow_tempered_softmax():
         assert torch.equal(points[:, 2:].sum(1), torch.ones(count, dtype=torch.float64))
 
 
+def test_pen_temperature_tempers_the_pen_alone():
+    # hand-computed: softmax(log [0.6, 0.3, 0.1] / 0.25) = [0.6^4, 0.3^4, 0.1^4] / sum
+    count = 100_000
+    pen_logits = torch.log(torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64))
+    log_pi = torch.log(torch.tensor([0.7, 0.3], dtype=torch.float64))
+    params = MixtureParams(
+        log_pi=log_pi.expand(count, 2),
+        mu=torch.tensor([[-10.0, 0.0], [10.0, 0.0]], dtype=torch.float64).expand(count, 2, 2),
+        log_sigma=torch.full((count, 2, 2), math.log(0.1), dtype=torch.float64),
+        rho=torch.zeros(count, 2, dtype=torch.float64),
+        pen_logits=pen_logits.expand(count, 3),
+    )
+    generator = torch.Generator().manual_seed(7)
+    sharpened = torch.tensor([0.6**4, 0.3**4, 0.1**4], dtype=torch.float64)
+    sharpened /= sharpened.sum()  # [0.9398, 0.0587, 0.0014]
+    points = sample_mixture(params, 0.25, generator=generator)
+    assert torch.allclose(points[:, 2:].mean(0), sharpened, atol=0.01)
+    points = sample_mixture(params, 0.25, pen_temperature=1.0, generator=generator)
+    assert torch.allclose(
+        points[:, 2:].mean(0), torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64), atol=0.01
+    )
+    # the component still follows the offsets' temperature: softmax(log [0.7, 0.3] / 0.25)
+    right = (points[:, 0] > 0).double().mean()
+    assert right.item() == pytest.approx(0.3**4 / (0.7**4 + 0.3**4), abs=0.01)
+    with pytest.raises(ValueError, match="pen_temperature"):
+        sample_mixture(params, 0.25, pen_temperature=0.0)
+
+
 def test_greedy_mode_returns_the_mean_of_the_likeliest_component():
     params = MixtureParams(
         log_pi=torch.log(torch.tensor([[0.2, 0.8]])),

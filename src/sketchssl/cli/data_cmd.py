@@ -89,11 +89,12 @@ def print_summary(summary: dict, *, show_all: bool = False, few: int = 5) -> Non
         f"test {splits['test']}), {summary['num_points']} points"
     )
     typer.echo(f"classes    {summary['num_classes']} ({summary['unlabelled']} sketches unlabelled)")
-    stats = summary["lengths"]
-    typer.echo(
-        f"lengths    min {stats['min']}, mean {stats['mean']:.1f}, median {stats['median']:.0f}, "
-        f"p95 {stats['p95']:.0f}, max {stats['max']}"
-    )
+    for label, key in (("lengths", "lengths"), ("strokes", "strokes")):
+        stats = summary[key]
+        typer.echo(
+            f"{label:<10} min {stats['min']}, mean {stats['mean']:.1f}, "
+            f"median {stats['median']:.0f}, p95 {stats['p95']:.0f}, max {stats['max']}"
+        )
     ranked = sorted(summary["per_class"].items(), key=lambda item: (-item[1], item[0]))
     if ranked:
         if show_all or len(ranked) <= 2 * few:

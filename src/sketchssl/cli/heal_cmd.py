@@ -38,6 +38,11 @@ def register(app: typer.Typer) -> None:
         judge: Path = typer.Option(None, "--judge", help="A sketch_a_net *.ckpt for Rec."),
         limit: int = typer.Option(None, "--limit", help="Report on the first N sketches only."),
         temperature: float = typer.Option(0.24, "--temperature", help="SP-gra2seq: 0.24."),
+        pen_temperature: float = typer.Option(
+            None,
+            "--pen-temperature",
+            help="The pen state's own temperature (default: --temperature).",
+        ),
         greedy: bool = typer.Option(False, "--greedy", help="Most likely point at each step."),
         max_len: int = typer.Option(None, "--max-len", help="Most generated points."),
         both_directions: bool = typer.Option(
@@ -49,7 +54,12 @@ def register(app: typer.Typer) -> None:
         import sketchssl.methods  # noqa: F401  (registers the methods)
         from sketchssl.data.store import SketchStore
         from sketchssl.errors import ConfigError
-        from sketchssl.eval.generation import can_draw, healing_rows, save_rows
+        from sketchssl.eval.generation import (
+            can_draw,
+            healing_rows,
+            save_rows,
+            set_pen_temperature,
+        )
         from sketchssl.eval.healing import (
             DIRECTIONS,
             HealingEval,
@@ -66,6 +76,7 @@ def register(app: typer.Typer) -> None:
         method, run_config = load_method(checkpoint)
         if not can_draw(method):
             raise ConfigError(f"{checkpoint} is a {method.name!r} checkpoint, which cannot draw")
+        set_pen_temperature(method, pen_temperature)
         store = SketchStore.open(data)
         table = load_mask_table(mask_table) if mask_table is not None else None
         if getattr(method, "healing_input", "sequence") == "sequence":

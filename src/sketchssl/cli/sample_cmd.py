@@ -32,6 +32,11 @@ def register(app: typer.Typer) -> None:
         temperature: float = typer.Option(
             None, "--temperature", help="sketch-rnn: sampling temperature (prior 1, else 0.24)."
         ),
+        pen_temperature: float = typer.Option(
+            None,
+            "--pen-temperature",
+            help="Generative methods: the pen state's own temperature (default: --temperature).",
+        ),
     ) -> None:
         """Draw with a checkpoint: gestalt completions, samples, reconstructions, interpolations.
 
@@ -63,9 +68,10 @@ def register(app: typer.Typer) -> None:
             save_gestalt_figure(rows, out)
             typer.echo(f"wrote {out}: masked input / completion / original for {n} sketches")
             return
-        from sketchssl.eval.generation import can_draw, sample_figure
+        from sketchssl.eval.generation import can_draw, sample_figure, set_pen_temperature
 
         if can_draw(method):
+            set_pen_temperature(method, pen_temperature)
             typer.echo(
                 sample_figure(
                     method,

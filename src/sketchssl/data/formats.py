@@ -33,6 +33,7 @@ __all__ = [
     "stroke3_to_polylines",
     "polylines_to_stroke3",
     "stroke3_to_absolute",
+    "count_strokes",
     "bounding_box",
     "offset_scale_factor",
     "normalize_offsets",
@@ -185,6 +186,26 @@ def stroke3_to_polylines(
     ends = np.flatnonzero(points[:, 2] == 1) + 1
     pieces = np.split(points[:, 0:2], ends)
     return [piece for piece in pieces if len(piece)]
+
+
+def count_strokes(sketch: np.ndarray) -> int:
+    """Number of strokes of a stroke-3 sketch.
+
+    Its pen lifts, plus one when the last point keeps the pen down: a stroke ends at each point
+    whose pen flag is 1 and at the last point, as in :func:`stroke3_to_polylines`. An empty
+    sketch has none.
+
+    Examples:
+        >>> count_strokes(np.array([[1, 0, 0], [1, 0, 1], [0, 2, 0], [1, 1, 1]]))
+        2
+        >>> count_strokes(np.array([[1, 0, 0], [1, 0, 1], [0, 2, 0]]))
+        2
+    """
+    sketch = np.asarray(sketch)
+    if len(sketch) == 0:
+        return 0
+    lifts = int(np.count_nonzero(sketch[:, 2] == 1))
+    return lifts + int(sketch[-1, 2] != 1)
 
 
 def polylines_to_stroke3(

@@ -42,6 +42,7 @@ __all__ = [
     "SPLIT_CODES",
     "SPLIT_NAMES",
     "SketchStore",
+    "distribution_summary",
     "file_sha256",
     "pending_build_folders",
 ]
@@ -109,6 +110,20 @@ _OPEN_ATTEMPTS = 3  # opening retries when a rebuild swaps the folder in the mid
 
 class _StoreReplaced(StoreError):
     """The store folder was replaced by a rebuild while it was being opened or used."""
+
+
+def distribution_summary(values: np.ndarray) -> dict[str, float | int]:
+    """``min``, ``mean``, ``median``, ``p95`` and ``max`` of integer ``values`` (zeros if empty)."""
+    values = np.asarray(values)
+    if len(values) == 0:
+        return {"min": 0, "mean": 0.0, "median": 0.0, "p95": 0.0, "max": 0}
+    return {
+        "min": int(values.min()),
+        "mean": float(values.mean()),
+        "median": float(np.median(values)),
+        "p95": float(np.percentile(values, 95)),
+        "max": int(values.max()),
+    }
 
 
 class SketchStore:
@@ -430,22 +445,23 @@ class SketchStore:
             )
         return np.flatnonzero(self._array("splits") == SPLIT_CODES[name]).astype(np.int64)
 
+    def stroke_counts(self) -> np.ndarray:
+        """``(N,)`` int64 strokes of each sketch (:func:`~sketchssl.data.formats.count_strokes`)."""
+        offsets = np.asarray(self._array("offsets"))
+        lifted = np.asarray(self._array("points")[:, 2]) == 1  # (P,)
+        before = np.zeros(len(lifted) + 1, dtype=np.int64)
+        np.cumsum(lifted, out=before[1:])
+        counts = before[offsets[1:]] - before[offsets[:-1]]  # pen lifts per sketch
+        nonempty = offsets[1:] > offsets[:-1]
+        last_down = np.zeros(len(counts), dtype=bool)
+        last_down[nonempty] = ~lifted[offsets[1:][nonempty] - 1]
+        return counts + last_down
+
     def summary(self) -> dict[str, Any]:
-        """Counts per split and per class, and length statistics, as plain Python values."""
-        lengths = self.lengths
+        """Counts per split and per class, and point and stroke statistics, as plain values."""
         labels = np.asarray(self._array("labels"))
         names = self.class_names
         per_class = np.bincount(labels[labels >= 0], minlength=len(names)) if len(labels) else []
-        if len(lengths):
-            length_stats = {
-                "min": int(lengths.min()),
-                "mean": float(lengths.mean()),
-                "median": float(np.median(lengths)),
-                "p95": float(np.percentile(lengths, 95)),
-                "max": int(lengths.max()),
-            }
-        else:
-            length_stats = {"min": 0, "mean": 0.0, "median": 0.0, "p95": 0.0, "max": 0}
         return {
             "path": str(self.path),
             "num_sketches": len(self),
@@ -454,7 +470,8 @@ class SketchStore:
             "num_classes": len(names),
             "unlabelled": int((labels < 0).sum()),
             "per_class": {name: int(per_class[i]) for i, name in enumerate(names)},
-            "lengths": length_stats,
+            "lengths": distribution_summary(self.lengths),
+            "strokes": distribution_summary(self.stroke_counts()),
             "sources": self.manifest.get("sources", []),
             "created": self.manifest.get("created"),
         }

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sketchssl.data.formats import count_strokes
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError
 from sketchssl.eval.healing import SketchCodec, corrupt_inputs, generate_sketches
@@ -32,6 +33,7 @@ from sketchssl.render.patches import make_mask_table
 
 __all__ = [
     "can_draw",
+    "drawing_summary",
     "evenly_spaced",
     "healing_rows",
     "interpolation_strip",
@@ -39,6 +41,7 @@ __all__ = [
     "reconstruction_rows",
     "sample_figure",
     "save_rows",
+    "set_pen_temperature",
     "slerp",
 ]
 
@@ -254,6 +257,48 @@ def save_rows(
     return Path(path)
 
 
+def drawing_summary(
+    sketches: Sequence[np.ndarray], max_len: int | None = None, name: str = "drawn"
+) -> str:
+    """One line on how a set of stroke-3 sketches is built: strokes and points per sketch.
+
+    A quick check of generated sketches against their data (``sketchssl data info`` prints the
+    same statistics for a store): an undertrained decoder tends to draw one long stroke, or to
+    run on to ``max_len`` without ending. Sketches of ``max_len`` points are counted as cut.
+    """
+    strokes = np.array([count_strokes(sketch) for sketch in sketches])
+    points = np.array([len(sketch) for sketch in sketches])
+    line = (
+        f"{name}: strokes per sketch median {np.median(strokes):.0f} (mean {strokes.mean():.1f}), "
+        f"points median {np.median(points):.0f}"
+    )
+    if max_len is not None:
+        line += f", {int((points >= max_len).sum())} of {len(points)} cut at {max_len} points"
+    return line
+
+
+def _max_len(method: Any, max_len: int | None) -> int | None:
+    if max_len is not None:
+        return max_len
+    return getattr(getattr(method, "config", None), "max_length", None)
+
+
+def set_pen_temperature(method: Any, pen_temperature: float | None) -> None:
+    """Sample ``method``'s pen states at ``pen_temperature`` (None: keep the checkpoint's).
+
+    The generative methods' configs carry ``pen_temperature`` (None there: the pen follows the
+    sampling temperature, as in sketch-rnn); see :func:`~sketchssl.nn.mixture.sample_mixture`.
+    """
+    if pen_temperature is None:
+        return
+    if not pen_temperature > 0:
+        raise ConfigError(f"--pen-temperature must be positive, got {pen_temperature}")
+    config = getattr(method, "config", None)
+    if config is None or not hasattr(config, "pen_temperature"):
+        raise ConfigError(f"method {method.name!r} has no pen temperature to set")
+    config.pen_temperature = float(pen_temperature)
+
+
 def can_draw(method: Any) -> bool:
     """Whether ``method`` overrides :meth:`SketchMethod.generate`."""
     from sketchssl.methods.base import SketchMethod
@@ -314,7 +359,9 @@ def sample_figure(
             seed=seed,
         )
         save_rows({"prior": samples}, out, ncols=min(count, 8))
-        return f"wrote {out}: {count} unconditional samples, z ~ N(0, I)"
+        return f"wrote {out}: {count} unconditional samples, z ~ N(0, I)\n" + drawing_summary(
+            samples, _max_len(method, max_len), "samples"
+        )
     rows = reconstruction_rows(
         method,
         run_config,
@@ -326,4 +373,9 @@ def sample_figure(
         seed=seed,
     )
     save_rows(rows, out)
-    return f"wrote {out}: original / reconstruction for {len(rows['original'])} {split} sketches"
+    return (
+        f"wrote {out}: original / reconstruction for {len(rows['original'])} {split} sketches\n"
+        + drawing_summary(rows["original"], None, "originals")
+        + "\n"
+        + drawing_summary(rows["reconstruction"], _max_len(method, max_len), "reconstructions")
+    )

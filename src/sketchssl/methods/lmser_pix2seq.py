@@ -96,6 +96,9 @@ class LmserPix2seqConfig:
         temperature: default sampling temperature (``inference.py``: 0.01).
         variance_exponent: sampling variances times ``temperature ** variance_exponent``; the
             code multiplies sigma by ``sqrt(temperature)``, i.e. 1.
+        pen_temperature: temperature of the pen state when sampling; None (default) uses
+            the sampling temperature, as the paper does. 1.0 keeps the model's own pen rates
+            at a low offset temperature (:func:`~sketchssl.nn.mixture.sample_mixture`).
     """
 
     patch_size: int = 128
@@ -117,6 +120,7 @@ class LmserPix2seqConfig:
     mask_pen_loss_in_eval: bool = True
     temperature: float = 0.01
     variance_exponent: float = 1.0
+    pen_temperature: float | None = None
 
     def __post_init__(self) -> None:
         for key in (
@@ -166,6 +170,10 @@ class LmserPix2seqConfig:
             )
         if not self.temperature > 0:
             raise ConfigError(f"config key 'temperature' must be positive, got {self.temperature}")
+        if self.pen_temperature is not None and not self.pen_temperature > 0:
+            raise ConfigError(
+                f"config key 'pen_temperature' must be positive or null, got {self.pen_temperature}"
+            )
 
 
 def soft_clamp(values: Tensor, limit: float) -> Tensor:
@@ -450,5 +458,6 @@ class LmserPix2seq(SketchMethod):
             temperature=self.config.temperature if temperature is None else temperature,
             greedy=greedy,
             variance_exponent=self.config.variance_exponent,
+            pen_temperature=self.config.pen_temperature,
             generator=self.generator,
         )

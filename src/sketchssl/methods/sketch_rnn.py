@@ -78,6 +78,9 @@ class SketchRNNConfig:
         temperature: default sampling temperature of :meth:`SketchRNN.generate`.
         variance_exponent: sampling variances are scaled by ``temperature ** variance_exponent``:
             1 as the paper says, 2 as magenta's ``sample`` code does.
+        pen_temperature: temperature of the pen state when sampling; None (default) uses
+            the sampling temperature, as the paper does. 1.0 keeps the model's own pen rates
+            at a low offset temperature (:func:`~sketchssl.nn.mixture.sample_mixture`).
     """
 
     encoder_size: int = 256
@@ -98,6 +101,7 @@ class SketchRNNConfig:
     mask_pen_loss_in_eval: bool = True
     temperature: float = 1.0
     variance_exponent: float = 1.0
+    pen_temperature: float | None = None
 
     def __post_init__(self) -> None:
         for key in (
@@ -132,6 +136,10 @@ class SketchRNNConfig:
                 raise ConfigError(f"config key {key!r} must be >= 0, got {getattr(self, key)}")
         if not self.temperature > 0:
             raise ConfigError(f"config key 'temperature' must be positive, got {self.temperature}")
+        if self.pen_temperature is not None and not self.pen_temperature > 0:
+            raise ConfigError(
+                f"config key 'pen_temperature' must be positive or null, got {self.pen_temperature}"
+            )
 
 
 def kl_divergence(mu: Tensor, log_variance: Tensor) -> Tensor:
@@ -400,5 +408,6 @@ class SketchRNN(SketchMethod):
             temperature=self.config.temperature if temperature is None else temperature,
             greedy=greedy,
             variance_exponent=self.config.variance_exponent,
+            pen_temperature=self.config.pen_temperature,
             generator=self.generator,
         )

@@ -128,6 +128,9 @@ class SketchGlocConfig:
         temperature: default sampling temperature (``sample_abs.py``: 0.24).
         variance_exponent: variances are scaled by ``temperature ** variance_exponent``; the
             reference's sampler (magenta's) gives 2.
+        pen_temperature: temperature of the pen state when sampling; None (default) uses
+            the sampling temperature, as the paper does. 1.0 keeps the model's own pen rates
+            at a low offset temperature (:func:`~sketchssl.nn.mixture.sample_mixture`).
     """
 
     encoder_size: int = 512
@@ -148,6 +151,7 @@ class SketchGlocConfig:
     mask_pen_loss_in_eval: bool = True
     temperature: float = 0.24
     variance_exponent: float = 2.0
+    pen_temperature: float | None = None
 
     def __post_init__(self) -> None:
         for key in (
@@ -179,6 +183,10 @@ class SketchGlocConfig:
             raise ConfigError(f"config key 'perturb_scale' must be >= 0, got {self.perturb_scale}")
         if not self.temperature > 0:
             raise ConfigError(f"config key 'temperature' must be positive, got {self.temperature}")
+        if self.pen_temperature is not None and not self.pen_temperature > 0:
+            raise ConfigError(
+                f"config key 'pen_temperature' must be positive or null, got {self.pen_temperature}"
+            )
 
 
 # ---------------------------------------------------------------------------------- sequences
@@ -578,6 +586,7 @@ class SketchGloc(SketchMethod):
             temperature=self.config.temperature if temperature is None else temperature,
             greedy=greedy,
             variance_exponent=self.config.variance_exponent,
+            pen_temperature=self.config.pen_temperature,
             generator=self.generator,
         )  # (B, L, 5) absolute x, y
         return offsets_from_absolute(absolute)

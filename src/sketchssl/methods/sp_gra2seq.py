@@ -128,6 +128,9 @@ class SPGra2SeqConfig:
         temperature: default sampling temperature (``sample.py``: 0.24).
         variance_exponent: sampling variances are scaled by ``temperature ** variance_exponent``;
             ``sample.py`` multiplies sigma by ``sqrt(tau)^2``, i.e. the variance by ``tau^2``: 2.
+        pen_temperature: temperature of the pen state when sampling; None (default) uses
+            the sampling temperature, as the paper does. 1.0 keeps the model's own pen rates
+            at a low offset temperature (:func:`~sketchssl.nn.mixture.sample_mixture`).
     """
 
     patch_size: int = 256
@@ -151,6 +154,7 @@ class SPGra2SeqConfig:
     mask_pen_loss_in_eval: bool = True
     temperature: float = 0.24
     variance_exponent: float = 2.0
+    pen_temperature: float | None = None
 
     def __post_init__(self) -> None:
         for key in (
@@ -195,6 +199,10 @@ class SPGra2SeqConfig:
             )
         if not self.temperature > 0:
             raise ConfigError(f"config key 'temperature' must be positive, got {self.temperature}")
+        if self.pen_temperature is not None and not self.pen_temperature > 0:
+            raise ConfigError(
+                f"config key 'pen_temperature' must be positive or null, got {self.pen_temperature}"
+            )
 
 
 class PatchCNN(nn.Module):
@@ -626,5 +634,6 @@ class SPGra2Seq(SketchMethod):
             temperature=self.config.temperature if temperature is None else temperature,
             greedy=greedy,
             variance_exponent=self.config.variance_exponent,
+            pen_temperature=self.config.pen_temperature,
             generator=self.generator,
         )

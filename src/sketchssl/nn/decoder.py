@@ -143,6 +143,7 @@ class MixtureDecoder(nn.Module):
         *,
         batch: int | None = None,
         variance_exponent: float = 1.0,
+        pen_temperature: float | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Draw sketches point by point, feeding each sample back in (magenta ``sample``).
@@ -159,6 +160,8 @@ class MixtureDecoder(nn.Module):
             batch: number of sketches when unconditional.
             variance_exponent: 1 scales variances by ``tau`` (paper), 2 by ``tau^2`` (magenta
                 code).
+            pen_temperature: temperature of the pen state (None: ``temperature``; see
+                :func:`~sketchssl.nn.mixture.sample_mixture`).
             generator: random source; None uses torch's global generator.
 
         Returns:
@@ -180,6 +183,7 @@ class MixtureDecoder(nn.Module):
                 temperature,
                 greedy=greedy,
                 variance_exponent=variance_exponent,
+                pen_temperature=pen_temperature,
                 generator=generator,
             )  # (B, 5)
             running = ~finished

@@ -213,6 +213,7 @@ def sample_mixture(
     *,
     greedy: bool = False,
     variance_exponent: float = 1.0,
+    pen_temperature: float | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Draw one stroke-5 point per mixture (the sampling of sketch-rnn, section 3.3 of [0]).
@@ -225,11 +226,18 @@ def sample_mixture(
     its variances are scaled by ``tau^2``: use ``variance_exponent=2`` to match that code.
     ``greedy`` takes the most likely component and pen state and the component's mean.
 
+    ``pen_temperature`` gives the pen state its own temperature (None: ``tau``, as the paper
+    and magenta do). A low ``tau`` sharpens the pen softmax too, so a model unsure *when* to
+    lift the pen or stop lifts late or never: one long looping stroke that runs to
+    ``max_len``. ``pen_temperature=1`` samples the pen at the model's own rates while the
+    offsets stay at ``tau``.
+
     Args:
         params: mixture with leading shape ``(B,)``.
         temperature: ``tau > 0``.
         greedy: deterministic mode.
         variance_exponent: see above.
+        pen_temperature: temperature of the pen state; None: ``temperature``.
         generator: random source; None uses torch's global generator.
 
     Returns:
@@ -237,6 +245,9 @@ def sample_mixture(
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
+    pen_temperature = temperature if pen_temperature is None else pen_temperature
+    if not pen_temperature > 0:
+        raise ValueError(f"pen_temperature must be positive, got {pen_temperature}")
     batch = params.log_pi.shape[0]
     rows = torch.arange(batch, device=params.log_pi.device)
     if greedy:
@@ -244,7 +255,7 @@ def sample_mixture(
         pen = params.pen_logits.argmax(dim=-1)  # (B,)
     else:
         component = _categorical(params.log_pi / temperature, generator)
-        pen = _categorical(params.pen_logits / temperature, generator)
+        pen = _categorical(params.pen_logits / pen_temperature, generator)
     mu = params.mu[rows, component]  # (B, 2)
     if greedy:
         offsets = mu
