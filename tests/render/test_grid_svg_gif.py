@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sketchssl.data.formats import count_strokes
 from sketchssl.errors import SketchFormatError
-from sketchssl.render.gif import drawing_frames, first_strokes, save_drawing_gif, stroke_count
+from sketchssl.render.gif import drawing_frames, first_strokes, save_drawing_gif
 from sketchssl.render.grid import image_grid, save_grid
 from sketchssl.render.raster import render_strokes, sketch_canvas_points
 from sketchssl.render.svg import save_svg_grid, sketch_to_svg, stroke_paths
@@ -57,7 +58,7 @@ def test_svg_grid_is_valid_xml_with_captions(tmp_path, square_sketch):
 
 
 def test_gif_adds_one_stroke_per_frame(tmp_path, square_sketch):
-    assert stroke_count(square_sketch) == 2
+    assert count_strokes(square_sketch) == 2
     np.testing.assert_array_equal(first_strokes(square_sketch, 1), square_sketch[:4])
     frames = drawing_frames([square_sketch], size=48)
     assert len(frames) == 2

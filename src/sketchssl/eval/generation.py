@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from sketchssl.data.formats import count_strokes
-from sketchssl.data.store import SketchStore
+from sketchssl.data.store import SketchStore, distribution_summary
 from sketchssl.errors import ConfigError
 from sketchssl.eval.healing import SketchCodec, corrupt_inputs, generate_sketches
 from sketchssl.render.patch_view import mask_row
@@ -266,14 +266,15 @@ def drawing_summary(
     same statistics for a store): an undertrained decoder tends to draw one long stroke, or to
     run on to ``max_len`` without ending. Sketches of ``max_len`` points are counted as cut.
     """
-    strokes = np.array([count_strokes(sketch) for sketch in sketches])
-    points = np.array([len(sketch) for sketch in sketches])
+    strokes = distribution_summary([count_strokes(sketch) for sketch in sketches])
+    points = [len(sketch) for sketch in sketches]
     line = (
-        f"{name}: strokes per sketch median {np.median(strokes):.0f} (mean {strokes.mean():.1f}), "
-        f"points median {np.median(points):.0f}"
+        f"{name}: strokes per sketch median {strokes['median']:.0f} (mean {strokes['mean']:.1f}), "
+        f"points median {distribution_summary(points)['median']:.0f}"
     )
     if max_len is not None:
-        line += f", {int((points >= max_len).sum())} of {len(points)} cut at {max_len} points"
+        cut = sum(length >= max_len for length in points)
+        line += f", {cut} of {len(points)} cut at {max_len} points"
     return line
 
 

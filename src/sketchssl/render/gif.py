@@ -14,17 +14,11 @@ import numpy as np
 from PIL import Image
 
 from sketchssl.atomic import atomic_write
-from sketchssl.data.formats import stroke3_to_absolute, validate_stroke3
+from sketchssl.data.formats import count_strokes, stroke3_to_absolute, validate_stroke3
 from sketchssl.render.grid import image_grid
 from sketchssl.render.raster import fit_transform, render_strokes
 
-__all__ = ["stroke_count", "first_strokes", "drawing_frames", "save_drawing_gif"]
-
-
-def stroke_count(sketch: np.ndarray) -> int:
-    """Number of strokes (a final stroke without a pen lift counts too)."""
-    pen = np.asarray(sketch)[:, 2]
-    return int(pen.sum()) + int(pen[-1] != 1)
+__all__ = ["first_strokes", "drawing_frames", "save_drawing_gif"]
 
 
 def first_strokes(sketch: np.ndarray, count: int) -> np.ndarray:
@@ -44,7 +38,7 @@ def drawing_frames(
     """One grid image per stroke step: frame ``k`` shows the first ``k`` strokes of each sketch."""
     sketches = [validate_stroke3(sketch) for sketch in sketches]
     transforms = [fit_transform(stroke3_to_absolute(s)[:, 0:2], size) for s in sketches]
-    steps = max(stroke_count(sketch) for sketch in sketches)
+    steps = max(count_strokes(sketch) for sketch in sketches)
     frames = []
     for step in range(1, steps + 1):
         tiles = [
