@@ -17,6 +17,8 @@ as ``sketchssl train`` prepares them (same preprocessing, same length-bucketed s
   with the autoregressive steps actually run (a batch runs until its longest sketch ends) and
   the time per step. ``--checkpoint`` loads trained weights first: an untrained decoder ends its
   sketches after a few points, so sampling speed is only meaningful with trained weights.
+  Sampling runs at temperature 0.24; ``--pen-temperature`` samples the pen state at its own
+  temperature (default: the checkpoint's ``pen_temperature``), which decides when sketches end.
 
 The measurements are :mod:`sketchssl.bench.speed` (the speed suite of ``sketchssl bench``); this
 script runs them for one method's presets, prints a table and writes JSON.
@@ -26,7 +28,7 @@ Usage::
     python benchmarks/train_bench.py sketch_bert [--presets tiny,paper] [--steps 20]
         [--data STORE] [--out benchmarks/results/train_bench_sketch_bert.json]
     python benchmarks/train_bench.py sketch_rnn --presets tiny --data SHEEP_STORE \
-        --checkpoint RUN/checkpoints/last.ckpt --sample-batches 1,10,100
+        --checkpoint RUN/checkpoints/last.ckpt --sample-batches 1,10,100 [--pen-temperature 1]
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import sketchssl.methods  # noqa: F401  (registers the methods)
 from sketchssl.bench.speed import matmul_peak, measure_sampling, measure_speed
 from sketchssl.data.build import build_store
 from sketchssl.data.store import SketchStore
-from sketchssl.eval.generation import can_draw
+from sketchssl.eval.generation import can_draw, set_pen_temperature
 from sketchssl.methods import build_method
 from sketchssl.methods.checkpoint import load_method
 from sketchssl.train.config import load_run_config
@@ -67,6 +69,7 @@ def bench_preset(
     warmup: int,
     checkpoint: Path | None = None,
     sample_batches: list[int] | None = None,
+    pen_temperature: float | None = None,
 ) -> dict:
     """One preset's row: :func:`sketchssl.bench.speed.measure_speed`, plus sampling speed."""
     config = load_run_config(method, preset, [f"data.store={store.path}"])
@@ -79,6 +82,7 @@ def bench_preset(
     view_per_step = row["batch_size"] / row["view_sketches_per_s"]
     sampling = None
     if sample_batches and can_draw(model):
+        set_pen_temperature(model, pen_temperature)
         dataset = make_dataset(config.data, store, "train")
         sampling = measure_sampling(model, dataset, sample_batches, config.data.max_len)
     return {
@@ -86,6 +90,7 @@ def bench_preset(
         "view_seconds_per_step": view_per_step,
         "view_share": view_per_step / (view_per_step + row["train_seconds_per_step"]),
         "weights": str(checkpoint) if checkpoint is not None else "untrained",
+        "pen_temperature": getattr(getattr(model, "config", None), "pen_temperature", None),
         "sampling": sampling,
     }
 
@@ -112,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         "--sample-batches",
         default="1,16,64",
         help="batch sizes of the sampling benchmark (methods that draw); '' to skip",
+    )
+    parser.add_argument(
+        "--pen-temperature",
+        type=float,
+        default=None,
+        help="sampling: the pen state's own temperature (default: the checkpoint's)",
     )
     args = parser.parse_args(argv)
     sample_batches = [int(size) for size in args.sample_batches.split(",") if size]
@@ -141,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.warmup,
                 checkpoint=args.checkpoint,
                 sample_batches=sample_batches,
+                pen_temperature=args.pen_temperature,
             )
             row["train_mfu"] = row["train_model_flops_per_s"] / peak
             row["embed_mfu"] = row["embed_model_flops_per_s"] / peak

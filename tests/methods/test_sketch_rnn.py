@@ -74,6 +74,9 @@ def test_registered_with_magenta_defaults_and_both_presets_load():
     assert paper.optim.gradient_clip == 1.0
     tiny = load_run_config("sketch_rnn", "tiny")
     assert tiny.data.start_token and tiny.model.decoder_size < defaults.decoder_size
+    # the paper's sampler tempers the pen with the offsets; the tiny preset keeps the pen at 1
+    assert defaults.pen_temperature is None and paper.model.pen_temperature is None
+    assert tiny.model.pen_temperature == 1.0
     with pytest.raises(ConfigError, match="decoder_cell"):
         SketchRNNConfig(decoder_cell="gru")
     with pytest.raises(ConfigError, match="recurrent_dropout"):
