@@ -55,11 +55,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sketchssl.errors import ConfigError, SketchFormatError
-from sketchssl.methods.base import SketchMethod, require_keys
+from sketchssl.methods.base import require_keys
+from sketchssl.methods.latent_decoder import LatentDecoderMethod, decoder_targets
 from sketchssl.methods.registry import register_method
-from sketchssl.nn.decoder import START_POINT, MixtureDecoder
+from sketchssl.nn.decoder import MixtureDecoder
 from sketchssl.nn.gmlp import LmserGMLP, LmserOutput
-from sketchssl.nn.mixture import reconstruction_loss
 from sketchssl.nn.rnn import CELL_TYPES
 from sketchssl.render.patches import PatchConfig
 
@@ -214,7 +214,7 @@ class LatentHead(nn.Module):
     "Lmser-pix2seq: gMLP Lmser block on the masked sketch image (feedback loops), LSTM mixture "
     "decoder, image reconstruction loss",
 )
-class LmserPix2seq(SketchMethod):
+class LmserPix2seq(LatentDecoderMethod):
     """Lmser-pix2seq (Li et al., CVIU 2024) as a :class:`SketchMethod`.
 
     Training batches need ``data.views: [sequence, patches]`` (node 0 of the patch view is the
@@ -286,21 +286,18 @@ class LmserPix2seq(SketchMethod):
         )
 
     # ------------------------------------------------------------------ inputs
-    def _name(self) -> str:
-        return self.name or type(self).__name__
-
     def image(self, batch: dict[str, Tensor]) -> Tensor:
         """Node 0 of the patch view, checked: ``(B, 1, P, P)``.
 
         Raises:
             SketchFormatError: no ``patches`` key, or images of another size than the model's.
         """
-        require_keys(batch, "patches", method=self._name())
+        require_keys(batch, "patches", method=self.method_name)
         patches = batch["patches"]
         side = self.config.patch_size
         if patches.dim() != 4 or tuple(patches.shape[2:]) != (side, side):
             raise SketchFormatError(
-                f"{self._name()}: batch['patches'] must have shape (B, 1 + slots, {side}, "
+                f"{self.method_name}: batch['patches'] must have shape (B, 1 + slots, {side}, "
                 f"{side}), got {tuple(patches.shape)}; set data.patch_size to model.patch_size "
                 f"({side}) or train with data.views=[sequence,patches]"
             )
@@ -312,32 +309,7 @@ class LmserPix2seq(SketchMethod):
         Raises:
             SketchFormatError: missing keys, wrong shapes, no start token, or an empty sketch.
         """
-        name = self._name()
-        require_keys(batch, "strokes5", "mask", method=name)
-        strokes, mask = batch["strokes5"].float(), batch["mask"].bool()
-        if strokes.dim() != 3 or strokes.shape[-1] != 5 or strokes.shape[1] < 2:
-            raise SketchFormatError(
-                f"{name}: batch['strokes5'] must have shape (B, T, 5) with T >= 2, got "
-                f"{tuple(strokes.shape)}"
-            )
-        if tuple(mask.shape) != tuple(strokes.shape[:2]):
-            raise SketchFormatError(
-                f"{name}: batch['mask'] shape {tuple(mask.shape)} does not match strokes5 "
-                f"{tuple(strokes.shape[:2])}"
-            )
-        start = strokes.new_tensor(START_POINT)
-        if not torch.equal(strokes[:, 0], start.expand(strokes.shape[0], 5)):
-            raise SketchFormatError(
-                f"{name}: every sequence must begin with the start token (0, 0, 1, 0, 0); build "
-                "the data with start_token=True (data.start_token: true)"
-            )
-        lengths = mask.sum(dim=1) - 1  # (B,) points after S0
-        if (lengths < 1).any():
-            raise SketchFormatError(
-                f"{name}: sketch {int(torch.nonzero(lengths < 1)[0, 0])} of the batch has no "
-                "points; drop empty sketches from the store"
-            )
-        return strokes, lengths
+        return decoder_targets(batch, self.method_name)
 
     # ------------------------------------------------------------------ encoder
     def encode_image(self, image: Tensor) -> tuple[Tensor, Tensor, LmserOutput]:
@@ -351,12 +323,6 @@ class LmserPix2seq(SketchMethod):
         mu, log_variance, _ = self.encode_image(self.image(batch))
         return mu, log_variance
 
-    def sample_latent(self, mu: Tensor, log_variance: Tensor) -> Tensor:
-        """``z = mu + exp(log_variance / 2) * eps`` with ``eps`` from :attr:`generator`."""
-        device = self.generator.device if self.generator is not None else mu.device
-        noise = torch.randn(mu.shape, generator=self.generator, device=device, dtype=mu.dtype)
-        return mu + torch.exp(0.5 * log_variance) * noise.to(mu.device)
-
     # ------------------------------------------------------------------ objective
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """``L_R + image_loss_weight * MSE(reconstruction, unmasked image)``.
@@ -365,32 +331,22 @@ class LmserPix2seq(SketchMethod):
         and ``log_variance`` (its mean: it falls while the code learns to ignore ``eps``).
         """
         image = self.image(batch)
-        require_keys(batch, "patch_original", method=self._name())
+        require_keys(batch, "patch_original", method=self.method_name)
         target = batch["patch_original"].float()
         if target.dim() == 3:
             target = target[:, None]  # (B, 1, P, P)
         if tuple(target.shape) != tuple(image.shape):
             raise SketchFormatError(
-                f"{self._name()}: batch['patch_original'] has shape {tuple(target.shape)}, the "
+                f"{self.method_name}: batch['patch_original'] has shape {tuple(target.shape)}, the "
                 f"input image {tuple(image.shape)}"
             )
         strokes, lengths = self.sequence(batch)
-        batch_size, rows = strokes.shape[:2]
-        padded = rows - 1  # Nmax: the decoder's steps before any cut
+        batch_size, padded = strokes.shape[0], strokes.shape[1] - 1  # Nmax
 
         mu, log_variance, features = self.encode_image(image)
         z = self.sample_latent(mu, log_variance)
-
-        mask_pen = (not self.training) and self.config.mask_pen_loss_in_eval
-        steps = padded
-        if mask_pen or (self.training and self.config.trim_padding):
-            steps = min(padded, int(lengths.max()) + 1)  # + 1: one end-of-sketch row stays
-        params = self.decoder.mixture(self.decoder(strokes[:, :steps], z))
-        offset_loss, pen_loss = reconstruction_loss(
-            params,
-            strokes[:, 1 : steps + 1],
-            mask_pen_padding=mask_pen,
-            normaliser=batch_size * padded,
+        offset_loss, pen_loss = self.reconstruction_terms(
+            strokes, int(lengths.max()), z, normaliser=batch_size * padded
         )
         recon = offset_loss + pen_loss
         image_loss = F.mse_loss(features.reconstruction, target)
@@ -440,24 +396,6 @@ class LmserPix2seq(SketchMethod):
             mu, log_variance = self.encode(source)
             mean = self.config.decode_mean if use_mean is None else use_mean
             z = mu if mean else self.sample_latent(mu, log_variance)
-        elif isinstance(source, int):
-            device = self.generator.device if self.generator is not None else self.device
-            z = torch.randn(
-                (source, self.config.latent_size), generator=self.generator, device=device
-            ).to(self.device)
         else:
-            z = source.to(self.device, torch.float32)
-            if z.dim() != 2 or z.shape[1] != self.config.latent_size:
-                raise SketchFormatError(
-                    f"latent codes must have shape (B, {self.config.latent_size}), got "
-                    f"{tuple(z.shape)}"
-                )
-        return self.decoder.sample(
-            z,
-            max_len=max_len or self.config.max_length,
-            temperature=self.config.temperature if temperature is None else temperature,
-            greedy=greedy,
-            variance_exponent=self.config.variance_exponent,
-            pen_temperature=self.config.pen_temperature,
-            generator=self.generator,
-        )
+            z = self.latent_codes(source)
+        return self.decode_codes(z, temperature, greedy, max_len)

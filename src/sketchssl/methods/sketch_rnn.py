@@ -38,11 +38,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from sketchssl.errors import ConfigError, SketchFormatError
-from sketchssl.methods.base import SketchMethod, require_keys
+from sketchssl.errors import ConfigError
+from sketchssl.methods.latent_decoder import LatentDecoderMethod, decoder_targets
 from sketchssl.methods.registry import register_method
-from sketchssl.nn.decoder import START_POINT, MixtureDecoder
-from sketchssl.nn.mixture import reconstruction_loss
+from sketchssl.nn.decoder import MixtureDecoder
 from sketchssl.nn.rnn import CELL_TYPES, make_cell, reverse_padded
 
 __all__ = ["SketchRNNConfig", "SketchRNNEncoder", "SketchRNN", "kl_divergence"]
@@ -210,7 +209,7 @@ class SketchRNNEncoder(nn.Module):
     "sketch_rnn",
     "sketch-rnn VAE: bi-LSTM encoder, autoregressive Gaussian-mixture decoder, annealed KL",
 )
-class SketchRNN(SketchMethod):
+class SketchRNN(LatentDecoderMethod):
     """sketch-rnn (Ha & Eck 2018) as a :class:`SketchMethod`.
 
     Batches must come from a dataset built with ``start_token=True`` (``data.start_token:
@@ -267,32 +266,7 @@ class SketchRNN(SketchMethod):
         Raises:
             SketchFormatError: missing keys, wrong shapes, no start token, or an empty sketch.
         """
-        name = self.name or type(self).__name__
-        require_keys(batch, "strokes5", "mask", method=name)
-        strokes, mask = batch["strokes5"].float(), batch["mask"].bool()
-        if strokes.dim() != 3 or strokes.shape[-1] != 5 or strokes.shape[1] < 2:
-            raise SketchFormatError(
-                f"{name}: batch['strokes5'] must have shape (B, T, 5) with T >= 2, got "
-                f"{tuple(strokes.shape)}"
-            )
-        if tuple(mask.shape) != tuple(strokes.shape[:2]):
-            raise SketchFormatError(
-                f"{name}: batch['mask'] shape {tuple(mask.shape)} does not match strokes5 "
-                f"{tuple(strokes.shape[:2])}"
-            )
-        start = strokes.new_tensor(START_POINT)
-        if not torch.equal(strokes[:, 0], start.expand(strokes.shape[0], 5)):
-            raise SketchFormatError(
-                f"{name}: every sequence must begin with the start token (0, 0, 1, 0, 0); build "
-                "the data with start_token=True (data.start_token: true)"
-            )
-        lengths = mask.sum(dim=1) - 1  # (B,) points after S0
-        if (lengths < 1).any():
-            raise SketchFormatError(
-                f"{name}: sketch {int(torch.nonzero(lengths < 1)[0, 0])} of the batch has no "
-                "points; drop empty sketches from the store"
-            )
-        return strokes, lengths
+        return decoder_targets(batch, self.method_name)
 
     def encode(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """``mu`` and ``log sigma^2`` ``(B, Z)`` of a batch."""
@@ -307,12 +281,6 @@ class SketchRNN(SketchMethod):
         decay = config.kl_decay_rate ** float(step)
         return config.kl_weight - (config.kl_weight - config.kl_weight_start) * decay
 
-    def sample_latent(self, mu: Tensor, log_variance: Tensor) -> Tensor:
-        """``z = mu + exp(log_variance / 2) * eps`` with ``eps`` from :attr:`generator`."""
-        device = self.generator.device if self.generator is not None else mu.device
-        noise = torch.randn(mu.shape, generator=self.generator, device=device, dtype=mu.dtype)
-        return mu + torch.exp(0.5 * log_variance) * noise.to(mu.device)
-
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """The objective ``recon + w_t * max(kl, kl_tolerance)``.
 
@@ -320,21 +288,12 @@ class SketchRNN(SketchMethod):
         the floor) and ``kl_weight``.
         """
         strokes, lengths = self.inputs(batch)
-        batch_size, rows = strokes.shape[:2]
-        padded = rows - 1  # Nmax: the decoder's steps before any cut
+        batch_size, padded = strokes.shape[0], strokes.shape[1] - 1  # Nmax
         longest = int(lengths.max())
         mu, log_variance = self.encoder(strokes[:, 1 : 1 + longest], lengths)
         z = self.sample_latent(mu, log_variance)
-
-        mask_pen = (not self.training) and self.config.mask_pen_loss_in_eval
-        steps = padded
-        if mask_pen or (self.training and self.config.trim_padding):
-            steps = min(padded, longest + 1)  # + 1: one end-of-sketch target row stays
-        decoder_inputs = strokes[:, :steps]  # (B, U, 5): S0, rows 0 .. U-2
-        targets = strokes[:, 1 : steps + 1]  # (B, U, 5)
-        params = self.decoder.mixture(self.decoder(decoder_inputs, z))
-        offset_loss, pen_loss = reconstruction_loss(
-            params, targets, mask_pen_padding=mask_pen, normaliser=batch_size * padded
+        offset_loss, pen_loss = self.reconstruction_terms(
+            strokes, longest, z, normaliser=batch_size * padded
         )
         recon = offset_loss + pen_loss
         kl = kl_divergence(mu, log_variance)
@@ -390,24 +349,6 @@ class SketchRNN(SketchMethod):
         if isinstance(source, dict):
             mu, log_variance = self.encode(source)
             z = mu if use_mean else self.sample_latent(mu, log_variance)
-        elif isinstance(source, int):
-            device = self.generator.device if self.generator is not None else self.device
-            z = torch.randn(
-                (source, self.config.latent_size), generator=self.generator, device=device
-            ).to(self.device)
         else:
-            z = source.to(self.device, torch.float32)
-            if z.dim() != 2 or z.shape[1] != self.config.latent_size:
-                raise SketchFormatError(
-                    f"latent codes must have shape (B, {self.config.latent_size}), got "
-                    f"{tuple(z.shape)}"
-                )
-        return self.decoder.sample(
-            z,
-            max_len=max_len or self.config.max_length,
-            temperature=self.config.temperature if temperature is None else temperature,
-            greedy=greedy,
-            variance_exponent=self.config.variance_exponent,
-            pen_temperature=self.config.pen_temperature,
-            generator=self.generator,
-        )
+            z = self.latent_codes(source)
+        return self.decode_codes(z, temperature, greedy, max_len)

@@ -66,11 +66,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from sketchssl.errors import ConfigError, SketchFormatError
-from sketchssl.methods.base import SketchMethod, require_keys
+from sketchssl.errors import ConfigError
+from sketchssl.methods.latent_decoder import LatentDecoderMethod, decoder_targets
 from sketchssl.methods.masking import counter_uniforms
 from sketchssl.methods.registry import register_method
-from sketchssl.nn.decoder import START_POINT, MixtureDecoder
+from sketchssl.nn.decoder import MixtureDecoder
 from sketchssl.nn.grid_graph import (
     GridGraphConvolution,
     StrokePieces,
@@ -81,7 +81,6 @@ from sketchssl.nn.grid_graph import (
     stroke_ids,
     to_slots,
 )
-from sketchssl.nn.mixture import reconstruction_loss
 from sketchssl.nn.rnn import CELL_TYPES, LSTMCell, make_cell, reverse_padded
 
 __all__ = [
@@ -390,7 +389,7 @@ class SketchGlocEncoder(nn.Module):
     "sketchgloc",
     "SketchGloc: stroke-placement correction, grid multi-graph stroke encoder, mixture decoder",
 )
-class SketchGloc(SketchMethod):
+class SketchGloc(LatentDecoderMethod):
     """SketchGloc (Wang et al., IJCAI 2024) as a :class:`SketchMethod`.
 
     Batches must come from a dataset built with ``start_token=True`` and, as the reference,
@@ -442,32 +441,8 @@ class SketchGloc(SketchMethod):
         Raises:
             SketchFormatError: missing keys, wrong shapes, no start token, or an empty sketch.
         """
-        name = self.name or type(self).__name__
-        require_keys(batch, "strokes5", "mask", method=name)
-        strokes, mask = batch["strokes5"].float(), batch["mask"].bool()
-        if strokes.dim() != 3 or strokes.shape[-1] != 5 or strokes.shape[1] < 2:
-            raise SketchFormatError(
-                f"{name}: batch['strokes5'] must have shape (B, T, 5) with T >= 2, got "
-                f"{tuple(strokes.shape)}"
-            )
-        if tuple(mask.shape) != tuple(strokes.shape[:2]):
-            raise SketchFormatError(
-                f"{name}: batch['mask'] shape {tuple(mask.shape)} does not match strokes5 "
-                f"{tuple(strokes.shape[:2])}"
-            )
-        start = strokes.new_tensor(START_POINT)
-        if not torch.equal(strokes[:, 0], start.expand(strokes.shape[0], 5)):
-            raise SketchFormatError(
-                f"{name}: every sequence must begin with the start token (0, 0, 1, 0, 0); build "
-                "the data with start_token=True (data.start_token: true)"
-            )
-        lengths = mask.sum(dim=1) - 1  # (B,) points after S0
-        if (lengths < 1).any():
-            raise SketchFormatError(
-                f"{name}: sketch {int(torch.nonzero(lengths < 1)[0, 0])} of the batch has no "
-                "points; drop empty sketches from the store"
-            )
-        return strokes, mask
+        strokes, _ = decoder_targets(batch, self.method_name)
+        return strokes, batch["mask"].bool()
 
     def stroke_graphs(self, batch: dict[str, Tensor], perturb: bool) -> tuple[StrokePieces, Tensor]:
         """The (disturbed when ``perturb``) strokes of a batch and their ``(B, 9, S, S)`` graphs."""
@@ -496,12 +471,6 @@ class SketchGloc(SketchMethod):
         """``mu`` and ``log sigma^2`` ``(B, Z)`` of a batch (disturbed first when ``perturb``)."""
         return self.encoder(*self.stroke_graphs(batch, perturb))
 
-    def sample_latent(self, mu: Tensor, log_variance: Tensor) -> Tensor:
-        """``z = mu + exp(log_variance / 2) * eps`` with ``eps`` from :attr:`generator`."""
-        device = self.generator.device if self.generator is not None else mu.device
-        noise = torch.randn(mu.shape, generator=self.generator, device=device, dtype=mu.dtype)
-        return mu + torch.exp(0.5 * log_variance) * noise.to(mu.device)
-
     # ------------------------------------------------------------------ objective
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Reconstruct the undisturbed sketch (absolute coordinates) from the disturbed one.
@@ -515,16 +484,8 @@ class SketchGloc(SketchMethod):
         z = self.sample_latent(mu, log_variance)
 
         rows = absolute_stroke5(strokes, mask)  # (B, Nmax + 1, 5): the undisturbed target
-        batch_size, padded = rows.shape[0], rows.shape[1] - 1
         longest = int(mask.sum(dim=1).max()) - 1
-        mask_pen = (not self.training) and self.config.mask_pen_loss_in_eval
-        steps = padded
-        if mask_pen or (self.training and self.config.trim_padding):
-            steps = min(padded, longest + 1)  # + 1: one end-of-sketch target row stays
-        params = self.decoder.mixture(self.decoder(rows[:, :steps], z))
-        offset_loss, pen_loss = reconstruction_loss(
-            params, rows[:, 1 : steps + 1], mask_pen_padding=mask_pen, normaliser=batch_size
-        )
+        offset_loss, pen_loss = self.reconstruction_terms(rows, longest, z, normaliser=len(rows))
         return {
             "loss": offset_loss + pen_loss,
             "offset_loss": offset_loss.detach(),
@@ -568,25 +529,7 @@ class SketchGloc(SketchMethod):
         if isinstance(source, dict):
             mu, log_variance = self.encode(source, perturb=perturb)
             z = mu if use_mean else self.sample_latent(mu, log_variance)
-        elif isinstance(source, int):
-            device = self.generator.device if self.generator is not None else self.device
-            z = torch.randn(
-                (source, self.config.latent_size), generator=self.generator, device=device
-            ).to(self.device)
         else:
-            z = source.to(self.device, torch.float32)
-            if z.dim() != 2 or z.shape[1] != self.config.latent_size:
-                raise SketchFormatError(
-                    f"latent codes must have shape (B, {self.config.latent_size}), got "
-                    f"{tuple(z.shape)}"
-                )
-        absolute = self.decoder.sample(
-            z,
-            max_len=max_len or self.config.max_length,
-            temperature=self.config.temperature if temperature is None else temperature,
-            greedy=greedy,
-            variance_exponent=self.config.variance_exponent,
-            pen_temperature=self.config.pen_temperature,
-            generator=self.generator,
-        )  # (B, L, 5) absolute x, y
+            z = self.latent_codes(source)
+        absolute = self.decode_codes(z, temperature, greedy, max_len)  # (B, L, 5) absolute x, y
         return offsets_from_absolute(absolute)

@@ -69,9 +69,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sketchssl.errors import ConfigError, SketchFormatError
-from sketchssl.methods.base import SketchMethod, distributed_mean, require_keys
+from sketchssl.methods.base import distributed_mean, require_keys
+from sketchssl.methods.latent_decoder import LatentDecoderMethod, decoder_targets
 from sketchssl.methods.registry import register_method
-from sketchssl.nn.decoder import START_POINT, MixtureDecoder
+from sketchssl.nn.decoder import MixtureDecoder
 from sketchssl.nn.gcn import (
     GLOBAL_NODE_WEIGHT,
     NEIGHBOUR_WEIGHTS,
@@ -79,7 +80,6 @@ from sketchssl.nn.gcn import (
     cosine_similarity_matrix,
     synonymous_proximity_adjacency,
 )
-from sketchssl.nn.mixture import reconstruction_loss
 from sketchssl.nn.rnn import CELL_TYPES
 
 __all__ = [
@@ -362,7 +362,7 @@ class GraphEncoding:
     "SP-gra2seq: patch graph linked by synonymous proximity, GCN encoder, clustering "
     "constraint, Gaussian-mixture stroke decoder",
 )
-class SPGra2Seq(SketchMethod):
+class SPGra2Seq(LatentDecoderMethod):
     """SP-gra2seq (Zang, Tu, Xu, AAAI 2023) as a :class:`SketchMethod`.
 
     Training batches need the patch view and the sequence view (``data.views: [sequence,
@@ -469,32 +469,7 @@ class SPGra2Seq(SketchMethod):
         Raises:
             SketchFormatError: missing keys, wrong shapes, no start token, or an empty sketch.
         """
-        name = self.name or type(self).__name__
-        require_keys(batch, "strokes5", "mask", method=name)
-        strokes, mask = batch["strokes5"].float(), batch["mask"].bool()
-        if strokes.dim() != 3 or strokes.shape[-1] != 5 or strokes.shape[1] < 2:
-            raise SketchFormatError(
-                f"{name}: batch['strokes5'] must have shape (B, T, 5) with T >= 2, got "
-                f"{tuple(strokes.shape)}"
-            )
-        if tuple(mask.shape) != tuple(strokes.shape[:2]):
-            raise SketchFormatError(
-                f"{name}: batch['mask'] shape {tuple(mask.shape)} does not match strokes5 "
-                f"{tuple(strokes.shape[:2])}"
-            )
-        start = strokes.new_tensor(START_POINT)
-        if not torch.equal(strokes[:, 0], start.expand(strokes.shape[0], 5)):
-            raise SketchFormatError(
-                f"{name}: every sequence must begin with the start token (0, 0, 1, 0, 0); build "
-                "the data with start_token=True (data.start_token: true)"
-            )
-        lengths = mask.sum(dim=1) - 1  # (B,) points after S0
-        if (lengths < 1).any():
-            raise SketchFormatError(
-                f"{name}: sketch {int(torch.nonzero(lengths < 1)[0, 0])} of the batch has no "
-                "points; drop empty sketches from the store"
-            )
-        return strokes, lengths
+        return decoder_targets(batch, self.method_name)
 
     # ------------------------------------------------------------------ encoder
     def encode_graph(self, batch: dict[str, Tensor]) -> GraphEncoding:
@@ -517,12 +492,6 @@ class SPGra2Seq(SketchMethod):
         """``mu`` and ``log sigma^2`` ``(B, Z)`` of a patch batch."""
         encoding = self.encode_graph(batch)
         return encoding.mu, encoding.log_variance
-
-    def sample_latent(self, mu: Tensor, log_variance: Tensor) -> Tensor:
-        """``z = mu + exp(log_variance / 2) * eps`` with ``eps`` from :attr:`generator`."""
-        device = self.generator.device if self.generator is not None else mu.device
-        noise = torch.randn(mu.shape, generator=self.generator, device=device, dtype=mu.dtype)
-        return mu + torch.exp(0.5 * log_variance) * noise.to(mu.device)
 
     # ------------------------------------------------------------------ objective
     def cluster_loss(self, patch_embeddings: Tensor, usable: Tensor) -> tuple[Tensor, Tensor]:
@@ -561,15 +530,8 @@ class SPGra2Seq(SketchMethod):
                 f"batch['patches'] {len(encoding.mu)}"
             )
         z = self.sample_latent(encoding.mu, encoding.log_variance)
-        batch_size, rows = strokes.shape[:2]
-        padded = rows - 1
-        mask_pen = (not self.training) and self.config.mask_pen_loss_in_eval
-        steps = padded
-        if mask_pen or (self.training and self.config.trim_padding):
-            steps = min(padded, int(lengths.max()) + 1)  # + 1: one end-of-sketch row stays
-        params = self.decoder.mixture(self.decoder(strokes[:, :steps], z))
-        offset_loss, pen_loss = reconstruction_loss(
-            params, strokes[:, 1 : steps + 1], mask_pen_padding=mask_pen, normaliser=batch_size
+        offset_loss, pen_loss = self.reconstruction_terms(
+            strokes, int(lengths.max()), z, normaliser=len(strokes)
         )
         recon = offset_loss + pen_loss
         cluster_loss, clusters_used = self.cluster_loss(encoding.patch_embeddings, encoding.usable)
@@ -616,24 +578,6 @@ class SPGra2Seq(SketchMethod):
         if isinstance(source, dict):
             mu, log_variance = self.encode(source)
             z = mu if use_mean else self.sample_latent(mu, log_variance)
-        elif isinstance(source, int):
-            device = self.generator.device if self.generator is not None else self.device
-            z = torch.randn(
-                (source, self.config.latent_size), generator=self.generator, device=device
-            ).to(self.device)
         else:
-            z = source.to(self.device, torch.float32)
-            if z.dim() != 2 or z.shape[1] != self.config.latent_size:
-                raise SketchFormatError(
-                    f"latent codes must have shape (B, {self.config.latent_size}), got "
-                    f"{tuple(z.shape)}"
-                )
-        return self.decoder.sample(
-            z,
-            max_len=max_len or self.config.max_length,
-            temperature=self.config.temperature if temperature is None else temperature,
-            greedy=greedy,
-            variance_exponent=self.config.variance_exponent,
-            pen_temperature=self.config.pen_temperature,
-            generator=self.generator,
-        )
+            z = self.latent_codes(source)
+        return self.decode_codes(z, temperature, greedy, max_len)

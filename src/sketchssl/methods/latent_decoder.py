@@ -1,0 +1,144 @@
+"""The shared part of the methods that draw a sketch's Gaussian code with the mixture decoder.
+
+Each encodes a sketch to ``z`` and decodes it to stroke-5 with
+:class:`~sketchssl.nn.decoder.MixtureDecoder`. sketch-rnn (Ha & Eck, ICLR 2018), SP-gra2seq
+(Zang et al., AAAI 2023), SketchGloc and Lmser-pix2seq differ in their encoders and extra
+losses, and share the rest, which lives here:
+
+* :func:`decoder_targets`: the checked stroke-5 rows the decoder reads and predicts (with the
+  start token ``S0``) and each sketch's point count;
+* :class:`LatentDecoderMethod`: the reparameterised sample of ``z``, the codes of an
+  unconditional draw, the decoding of codes with the sampling settings of the method's config,
+  and the reconstruction loss with sketch-rnn's step count rules.
+
+A subclass's config carries ``latent_size``, ``max_length``, ``temperature``,
+``pen_temperature``, ``variance_exponent``, ``trim_padding`` and ``mask_pen_loss_in_eval``; the
+subclass sets ``self.decoder`` (a ``MixtureDecoder``) and ``self.generator`` (None or a
+``torch.Generator`` that every draw reads, for reproducible samples).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from sketchssl.errors import SketchFormatError
+from sketchssl.methods.base import SketchMethod, require_keys
+from sketchssl.nn.decoder import START_POINT, MixtureDecoder
+from sketchssl.nn.mixture import reconstruction_loss
+
+__all__ = ["LatentDecoderMethod", "decoder_targets"]
+
+
+def decoder_targets(batch: dict[str, Tensor], method: str) -> tuple[Tensor, Tensor]:
+    """Checked ``strokes5 (B, Nmax + 1, 5)`` (float, with ``S0``) and point counts ``(B,)``.
+
+    Raises:
+        SketchFormatError: missing keys, wrong shapes, no start token or an empty sketch, naming
+            ``method`` and what to change.
+    """
+    require_keys(batch, "strokes5", "mask", method=method)
+    strokes, mask = batch["strokes5"].float(), batch["mask"].bool()
+    if strokes.dim() != 3 or strokes.shape[-1] != 5 or strokes.shape[1] < 2:
+        raise SketchFormatError(
+            f"{method}: batch['strokes5'] must have shape (B, T, 5) with T >= 2, got "
+            f"{tuple(strokes.shape)}"
+        )
+    if tuple(mask.shape) != tuple(strokes.shape[:2]):
+        raise SketchFormatError(
+            f"{method}: batch['mask'] shape {tuple(mask.shape)} does not match strokes5 "
+            f"{tuple(strokes.shape[:2])}"
+        )
+    start = strokes.new_tensor(START_POINT)
+    if not torch.equal(strokes[:, 0], start.expand(strokes.shape[0], 5)):
+        raise SketchFormatError(
+            f"{method}: every sequence must begin with the start token (0, 0, 1, 0, 0); build "
+            "the data with start_token=True (data.start_token: true)"
+        )
+    lengths = mask.sum(dim=1) - 1  # (B,) points after S0
+    if (lengths < 1).any():
+        raise SketchFormatError(
+            f"{method}: sketch {int(torch.nonzero(lengths < 1)[0, 0])} of the batch has no "
+            "points; drop empty sketches from the store"
+        )
+    return strokes, lengths
+
+
+class LatentDecoderMethod(SketchMethod):
+    """Base of the methods that decode a Gaussian code with the mixture decoder."""
+
+    decoder: MixtureDecoder
+    generator: torch.Generator | None
+
+    @property
+    def method_name(self) -> str:
+        """The registered name (the class name for an unregistered subclass), for messages."""
+        return self.name or type(self).__name__
+
+    def sample_latent(self, mu: Tensor, log_variance: Tensor) -> Tensor:
+        """``z = mu + exp(log_variance / 2) * eps`` with ``eps`` from :attr:`generator`."""
+        device = self.generator.device if self.generator is not None else mu.device
+        noise = torch.randn(mu.shape, generator=self.generator, device=device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * log_variance) * noise.to(mu.device)
+
+    def latent_codes(self, source: Tensor | int) -> Tensor:
+        """``(B, Z)`` codes: ``n`` draws of ``N(0, I)`` for a count, else the checked tensor.
+
+        Raises:
+            SketchFormatError: a tensor that is not ``(B, latent_size)``.
+        """
+        latent_size = self.config.latent_size
+        if isinstance(source, int):
+            device = self.generator.device if self.generator is not None else self.device
+            noise = torch.randn((source, latent_size), generator=self.generator, device=device)
+            return noise.to(self.device)
+        codes = source.to(self.device, torch.float32)
+        if codes.dim() != 2 or codes.shape[1] != latent_size:
+            raise SketchFormatError(
+                f"latent codes must have shape (B, {latent_size}), got {tuple(codes.shape)}"
+            )
+        return codes
+
+    def decode_codes(
+        self,
+        z: Tensor,
+        temperature: float | None = None,
+        greedy: bool = False,
+        max_len: int | None = None,
+    ) -> Tensor:
+        """Sample ``(B, max_len, 5)`` stroke-5 rows (no ``S0``) from codes ``z (B, Z)``.
+
+        ``temperature`` and ``max_len`` default to the config's ``temperature`` and
+        ``max_length``; the pen temperature and variance exponent are the config's.
+        """
+        config = self.config
+        return self.decoder.sample(
+            z,
+            max_len=max_len or config.max_length,
+            temperature=config.temperature if temperature is None else temperature,
+            greedy=greedy,
+            variance_exponent=config.variance_exponent,
+            pen_temperature=config.pen_temperature,
+            generator=self.generator,
+        )
+
+    def reconstruction_terms(
+        self, rows: Tensor, longest: int, z: Tensor, normaliser: int | float
+    ) -> tuple[Tensor, Tensor]:
+        """Offsets and pen losses of decoding ``rows (B, Nmax + 1, 5)`` (``S0`` first) from ``z``.
+
+        The decoder reads ``rows[:, :U]`` and predicts ``rows[:, 1 : U + 1]``. ``U`` is the
+        padded length ``Nmax``, cut to ``longest + 1`` (one end-of-sketch row stays) when
+        training with ``trim_padding`` or when evaluating with ``mask_pen_loss_in_eval``, whose
+        pen loss then skips the padding; both terms are divided by ``normaliser`` (see
+        :func:`~sketchssl.nn.mixture.reconstruction_loss`).
+        """
+        padded = rows.shape[1] - 1  # Nmax: the decoder's steps before any cut
+        mask_pen = (not self.training) and self.config.mask_pen_loss_in_eval
+        steps = padded
+        if mask_pen or (self.training and self.config.trim_padding):
+            steps = min(padded, longest + 1)
+        params = self.decoder.mixture(self.decoder(rows[:, :steps], z))
+        return reconstruction_loss(
+            params, rows[:, 1 : steps + 1], mask_pen_padding=mask_pen, normaliser=normaliser
+        )
