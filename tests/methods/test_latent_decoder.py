@@ -8,13 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from sketchssl.data.formats import stroke3_to_stroke5
-from sketchssl.errors import SketchFormatError
+from sketchssl.errors import ConfigError, SketchFormatError
 from sketchssl.eval.generation import can_draw
 from sketchssl.methods.latent_decoder import LatentDecoderMethod, decoder_targets
-from sketchssl.methods.lmser_pix2seq import LmserPix2seq
+from sketchssl.methods.lmser_pix2seq import LmserPix2seq, LmserPix2seqConfig
 from sketchssl.methods.sketch_rnn import SketchRNN, SketchRNNConfig
-from sketchssl.methods.sketchgloc import SketchGloc
-from sketchssl.methods.sp_gra2seq import SPGra2Seq
+from sketchssl.methods.sketchgloc import SketchGloc, SketchGlocConfig
+from sketchssl.methods.sp_gra2seq import SPGra2Seq, SPGra2SeqConfig
 from sketchssl.nn.mixture import reconstruction_loss
 
 
@@ -44,6 +44,24 @@ def test_the_four_drawing_methods_share_the_base():
     for method in (SketchRNN, SPGra2Seq, SketchGloc, LmserPix2seq):
         assert issubclass(method, LatentDecoderMethod)
     assert can_draw(small_rnn())
+
+
+@pytest.mark.parametrize(
+    "config_class", [SketchRNNConfig, SPGra2SeqConfig, SketchGlocConfig, LmserPix2seqConfig]
+)
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("decoder_cell", "gru", "'decoder_cell' is 'gru': choose one of lstm"),
+        ("recurrent_dropout", 1.0, r"'recurrent_dropout' must be in \[0, 1\), got 1.0"),
+        ("temperature", 0.0, "'temperature' must be positive, got 0.0"),
+        ("pen_temperature", -1.0, "'pen_temperature' must be positive or null, got -1.0"),
+    ],
+)
+def test_every_drawing_config_checks_the_shared_decoder_keys(config_class, key, value, message):
+    config_class(pen_temperature=0.5)  # a set pen temperature is valid
+    with pytest.raises(ConfigError, match=message):
+        config_class(**{key: value})
 
 
 def test_decoder_targets_counts_points_and_names_the_fault():

@@ -19,15 +19,46 @@ subclass sets ``self.decoder`` (a ``MixtureDecoder``) and ``self.generator`` (No
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from sketchssl.errors import SketchFormatError
+from sketchssl.errors import ConfigError, SketchFormatError
 from sketchssl.methods.base import SketchMethod, require_keys
 from sketchssl.nn.decoder import START_POINT, MixtureDecoder
 from sketchssl.nn.mixture import reconstruction_loss
+from sketchssl.nn.rnn import CELL_TYPES
 
-__all__ = ["LatentDecoderMethod", "decoder_targets"]
+__all__ = ["LatentDecoderMethod", "check_decoder_settings", "decoder_targets"]
+
+
+def check_decoder_settings(config: Any, cell_keys: tuple[str, ...] = ("decoder_cell",)) -> None:
+    """Validate the decoder and sampler keys the four methods' configs share.
+
+    ``cell_keys`` name the recurrent cells (``lstm``, ``layer_norm``, ``hyper``); also checked:
+    ``recurrent_dropout`` in ``[0, 1)``, ``temperature > 0``, ``pen_temperature`` positive or
+    None.
+
+    Raises:
+        ConfigError: naming the key, its value and what it may be.
+    """
+    for key in cell_keys:
+        if getattr(config, key) not in CELL_TYPES:
+            raise ConfigError(
+                f"config key {key!r} is {getattr(config, key)!r}: choose one of "
+                f"{', '.join(CELL_TYPES)}"
+            )
+    if not 0.0 <= config.recurrent_dropout < 1.0:
+        raise ConfigError(
+            f"config key 'recurrent_dropout' must be in [0, 1), got {config.recurrent_dropout}"
+        )
+    if not config.temperature > 0:
+        raise ConfigError(f"config key 'temperature' must be positive, got {config.temperature}")
+    if config.pen_temperature is not None and not config.pen_temperature > 0:
+        raise ConfigError(
+            f"config key 'pen_temperature' must be positive or null, got {config.pen_temperature}"
+        )
 
 
 def decoder_targets(batch: dict[str, Tensor], method: str) -> tuple[Tensor, Tensor]:

@@ -56,11 +56,14 @@ from torch import Tensor, nn
 
 from sketchssl.errors import ConfigError, SketchFormatError
 from sketchssl.methods.base import require_keys
-from sketchssl.methods.latent_decoder import LatentDecoderMethod, decoder_targets
+from sketchssl.methods.latent_decoder import (
+    LatentDecoderMethod,
+    check_decoder_settings,
+    decoder_targets,
+)
 from sketchssl.methods.registry import register_method
 from sketchssl.nn.decoder import MixtureDecoder
 from sketchssl.nn.gmlp import LmserGMLP, LmserOutput
-from sketchssl.nn.rnn import CELL_TYPES
 from sketchssl.render.patches import PatchConfig
 
 __all__ = ["LmserPix2seqConfig", "LmserPix2seq", "soft_clamp"]
@@ -151,15 +154,7 @@ class LmserPix2seqConfig:
             raise ConfigError(
                 f"config key 'feedback_loops' must be >= 0, got {self.feedback_loops}"
             )
-        if self.decoder_cell not in CELL_TYPES:
-            raise ConfigError(
-                f"config key 'decoder_cell' is {self.decoder_cell!r}: choose one of "
-                f"{', '.join(CELL_TYPES)}"
-            )
-        if not 0.0 <= self.recurrent_dropout < 1.0:
-            raise ConfigError(
-                f"config key 'recurrent_dropout' must be in [0, 1), got {self.recurrent_dropout}"
-            )
+        check_decoder_settings(self)
         if self.image_loss_weight < 0:
             raise ConfigError(
                 f"config key 'image_loss_weight' must be >= 0, got {self.image_loss_weight}"
@@ -167,12 +162,6 @@ class LmserPix2seqConfig:
         if not self.log_variance_limit > 0:
             raise ConfigError(
                 f"config key 'log_variance_limit' must be positive, got {self.log_variance_limit}"
-            )
-        if not self.temperature > 0:
-            raise ConfigError(f"config key 'temperature' must be positive, got {self.temperature}")
-        if self.pen_temperature is not None and not self.pen_temperature > 0:
-            raise ConfigError(
-                f"config key 'pen_temperature' must be positive or null, got {self.pen_temperature}"
             )
 
 

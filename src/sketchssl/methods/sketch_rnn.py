@@ -39,10 +39,14 @@ import torch
 from torch import Tensor, nn
 
 from sketchssl.errors import ConfigError
-from sketchssl.methods.latent_decoder import LatentDecoderMethod, decoder_targets
+from sketchssl.methods.latent_decoder import (
+    LatentDecoderMethod,
+    check_decoder_settings,
+    decoder_targets,
+)
 from sketchssl.methods.registry import register_method
 from sketchssl.nn.decoder import MixtureDecoder
-from sketchssl.nn.rnn import CELL_TYPES, make_cell, reverse_padded
+from sketchssl.nn.rnn import make_cell, reverse_padded
 
 __all__ = ["SketchRNNConfig", "SketchRNNEncoder", "SketchRNN", "kl_divergence"]
 
@@ -116,16 +120,7 @@ class SketchRNNConfig:
                 raise ConfigError(
                     f"config key {key!r} must be at least 1, got {getattr(self, key)}"
                 )
-        for key in ("encoder_cell", "decoder_cell"):
-            if getattr(self, key) not in CELL_TYPES:
-                raise ConfigError(
-                    f"config key {key!r} is {getattr(self, key)!r}: choose one of "
-                    f"{', '.join(CELL_TYPES)}"
-                )
-        if not 0.0 <= self.recurrent_dropout < 1.0:
-            raise ConfigError(
-                f"config key 'recurrent_dropout' must be in [0, 1), got {self.recurrent_dropout}"
-            )
+        check_decoder_settings(self, ("encoder_cell", "decoder_cell"))
         if not 0.0 < self.kl_decay_rate <= 1.0:
             raise ConfigError(
                 f"config key 'kl_decay_rate' must be in (0, 1], got {self.kl_decay_rate}"
@@ -133,12 +128,6 @@ class SketchRNNConfig:
         for key in ("kl_weight", "kl_weight_start", "kl_tolerance"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"config key {key!r} must be >= 0, got {getattr(self, key)}")
-        if not self.temperature > 0:
-            raise ConfigError(f"config key 'temperature' must be positive, got {self.temperature}")
-        if self.pen_temperature is not None and not self.pen_temperature > 0:
-            raise ConfigError(
-                f"config key 'pen_temperature' must be positive or null, got {self.pen_temperature}"
-            )
 
 
 def kl_divergence(mu: Tensor, log_variance: Tensor) -> Tensor:

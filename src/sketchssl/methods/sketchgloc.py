@@ -67,7 +67,11 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from sketchssl.errors import ConfigError
-from sketchssl.methods.latent_decoder import LatentDecoderMethod, decoder_targets
+from sketchssl.methods.latent_decoder import (
+    LatentDecoderMethod,
+    check_decoder_settings,
+    decoder_targets,
+)
 from sketchssl.methods.masking import counter_uniforms
 from sketchssl.methods.registry import register_method
 from sketchssl.nn.decoder import MixtureDecoder
@@ -81,7 +85,7 @@ from sketchssl.nn.grid_graph import (
     stroke_ids,
     to_slots,
 )
-from sketchssl.nn.rnn import CELL_TYPES, LSTMCell, make_cell, reverse_padded
+from sketchssl.nn.rnn import LSTMCell, make_cell, reverse_padded
 
 __all__ = [
     "SketchGlocConfig",
@@ -168,24 +172,9 @@ class SketchGlocConfig:
                 raise ConfigError(
                     f"config key {key!r} must be at least 1, got {getattr(self, key)}"
                 )
-        for key in ("encoder_cell", "decoder_cell"):
-            if getattr(self, key) not in CELL_TYPES:
-                raise ConfigError(
-                    f"config key {key!r} is {getattr(self, key)!r}: choose one of "
-                    f"{', '.join(CELL_TYPES)}"
-                )
-        if not 0.0 <= self.recurrent_dropout < 1.0:
-            raise ConfigError(
-                f"config key 'recurrent_dropout' must be in [0, 1), got {self.recurrent_dropout}"
-            )
+        check_decoder_settings(self, ("encoder_cell", "decoder_cell"))
         if not self.perturb_scale >= 0:
             raise ConfigError(f"config key 'perturb_scale' must be >= 0, got {self.perturb_scale}")
-        if not self.temperature > 0:
-            raise ConfigError(f"config key 'temperature' must be positive, got {self.temperature}")
-        if self.pen_temperature is not None and not self.pen_temperature > 0:
-            raise ConfigError(
-                f"config key 'pen_temperature' must be positive or null, got {self.pen_temperature}"
-            )
 
 
 # ---------------------------------------------------------------------------------- sequences

@@ -70,7 +70,11 @@ from torch import Tensor, nn
 
 from sketchssl.errors import ConfigError, SketchFormatError
 from sketchssl.methods.base import distributed_mean, require_keys
-from sketchssl.methods.latent_decoder import LatentDecoderMethod, decoder_targets
+from sketchssl.methods.latent_decoder import (
+    LatentDecoderMethod,
+    check_decoder_settings,
+    decoder_targets,
+)
 from sketchssl.methods.registry import register_method
 from sketchssl.nn.decoder import MixtureDecoder
 from sketchssl.nn.gcn import (
@@ -80,7 +84,6 @@ from sketchssl.nn.gcn import (
     cosine_similarity_matrix,
     synonymous_proximity_adjacency,
 )
-from sketchssl.nn.rnn import CELL_TYPES
 
 __all__ = [
     "SPGra2SeqConfig",
@@ -178,17 +181,9 @@ class SPGra2SeqConfig:
             )
         if self.patch_size < 2:
             raise ConfigError(f"config key 'patch_size' must be at least 2, got {self.patch_size}")
-        if self.decoder_cell not in CELL_TYPES:
-            raise ConfigError(
-                f"config key 'decoder_cell' is {self.decoder_cell!r}: choose one of "
-                f"{', '.join(CELL_TYPES)}"
-            )
+        check_decoder_settings(self)
         if not self.neighbour_weights:
             raise ConfigError("config key 'neighbour_weights' needs at least one weight")
-        if not 0.0 <= self.recurrent_dropout < 1.0:
-            raise ConfigError(
-                f"config key 'recurrent_dropout' must be in [0, 1), got {self.recurrent_dropout}"
-            )
         if not 0.0 <= self.centroid_momentum <= 1.0:
             raise ConfigError(
                 f"config key 'centroid_momentum' must be in [0, 1], got {self.centroid_momentum}"
@@ -196,12 +191,6 @@ class SPGra2SeqConfig:
         if self.cluster_weight < 0:
             raise ConfigError(
                 f"config key 'cluster_weight' must be >= 0, got {self.cluster_weight}"
-            )
-        if not self.temperature > 0:
-            raise ConfigError(f"config key 'temperature' must be positive, got {self.temperature}")
-        if self.pen_temperature is not None and not self.pen_temperature > 0:
-            raise ConfigError(
-                f"config key 'pen_temperature' must be positive or null, got {self.pen_temperature}"
             )
 
 
