@@ -5,6 +5,7 @@ Each encodes a sketch to ``z`` and decodes it to stroke-5 with
 (Zang et al., AAAI 2023), SketchGloc and Lmser-pix2seq differ in their encoders and extra
 losses, and share the rest, which lives here:
 
+* :func:`check_decoder_settings`: the config checks of the decoder and sampler keys;
 * :func:`decoder_targets`: the checked stroke-5 rows the decoder reads and predicts (with the
   start token ``S0``) and each sketch's point count;
 * :class:`LatentDecoderMethod`: the reparameterised sample of ``z``, the codes of an
