@@ -68,7 +68,7 @@ def test_overrides_are_merged_type_checked_and_validated():
     with pytest.raises(ConfigError, match="keep_prob"):
         build_config("sketch_bert", {"keep_prob": 0.0})
     with pytest.raises(ConfigError, match="pooling"):
-        build_config("sketch_bert", {"pooling": "max"})
+        build_config("sketch_bert", {"pooling": "sum"})
 
 
 def test_config_error_is_a_sketchssl_error_with_a_plain_message():

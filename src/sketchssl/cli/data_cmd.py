@@ -29,6 +29,21 @@ def _parse_ratios(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
+def _parse_counts(text: str | None) -> tuple[int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise ConfigError(
+            f"--split-counts {text!r}: give three whole numbers such as 600,50,50 "
+            "(train,valid,test sketches a class)"
+        )
+    return values  # type: ignore[return-value]
+
+
 @data_app.command("build")
 def build_command(
     sources: Annotated[
@@ -48,6 +63,14 @@ def build_command(
         str, typer.Option("--split-ratios", help="train,valid,test shares where a source has none.")
     ] = "0.8,0.1,0.1",
     split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the hashed split.")] = 0,
+    split_counts: Annotated[
+        str | None,
+        typer.Option(
+            "--split-counts",
+            help="train,valid,test sketches a class (e.g. 600,50,50) instead of ratios, where a "
+            "source fixes no split. SPG part-labelled sources default to 600,50,50.",
+        ),
+    ] = None,
     max_len: Annotated[
         int | None, typer.Option("--max-len", help="Leave out sketches with more points than this.")
     ] = None,
@@ -68,6 +91,7 @@ def build_command(
         skip_bad=skip_bad,
         split_ratios=_parse_ratios(split_ratios),
         split_seed=split_seed,
+        split_counts=_parse_counts(split_counts),
         max_len=max_len,
         overwrite=force,
         progress=not (quiet or as_json),
@@ -108,6 +132,19 @@ def print_summary(summary: dict, *, show_all: bool = False, few: int = 5) -> Non
                 typer.echo("  ...")
             for name, count in part:
                 typer.echo(f"  {count:8d}  {name}")
+    if summary.get("duplicates_dropped"):
+        typer.echo(
+            f"duplicates {summary['duplicates_dropped']} dropped at build (same key_id as a "
+            "stored sketch)"
+        )
+    part_names = summary.get("part_names") or {}
+    if part_names:
+        typer.echo(
+            f"parts      {summary.get('labelled_points', 0)} points part-labelled, "
+            f"{len(part_names)} classes with part names:"
+        )
+        for name, names in sorted(part_names.items()):
+            typer.echo(f"  {name}: {', '.join(names)}")
     sources = summary["sources"]
     typer.echo(f"sources    {len(sources)}")
     listed = sources if show_all else sources[:few]

@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import typer
+
+from sketchssl.errors import ConfigError
+
+
+def parse_model_settings(settings: Sequence[str]) -> dict[str, Any]:
+    """``["model.pooling=max", ...]`` -> ``{"pooling": "max", ...}`` (values read as YAML).
+
+    Raises:
+        ConfigError: a setting that is not ``model.KEY=VALUE``.
+    """
+    import yaml
+
+    overrides: dict[str, Any] = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key.startswith("model.") or len(key) <= len("model."):
+            raise ConfigError(
+                f"--set {setting!r}: write model.KEY=VALUE (only model settings can change at "
+                "evaluation, e.g. model.pooling=max)"
+            )
+        try:
+            overrides[key[len("model.") :]] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--set {setting!r}: the value is not readable ({error})") from None
+    return overrides
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +51,15 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", "--device"),
         seed: int = typer.Option(0, "--seed"),
         max_gallery: int = typer.Option(None, "--max-gallery", help="Subsample the gallery."),
+        settings: list[str] = typer.Option(
+            None,
+            "--set",
+            help="Evaluation-only model setting, model.KEY=VALUE (repeat the option), e.g. "
+            "model.pooling=max or model.embed_layer=2; choose them on --split valid.",
+        ),
+        parts: bool = typer.Option(
+            True, "--parts/--no-parts", help="Part-segmentation probe on stores with part labels."
+        ),
     ) -> None:
         """Evaluate a checkpoint's representation: kNN, linear probe, retrieval."""
         import sketchssl.methods  # noqa: F401  (registers the methods)
@@ -45,6 +81,8 @@ def register(app: typer.Typer) -> None:
                 seed=seed,
                 plot=plot,
                 max_gallery=max_gallery,
+                model_overrides=parse_model_settings(settings or ()),
+                parts=parts,
             )
         )
         typer.echo(print_results(results))

@@ -8,7 +8,16 @@ Replacing an existing store swaps the two folders atomically where the system ca
 (Linux ``renameat2(RENAME_EXCHANGE)``), else renames the old one aside first.
 
 Records whose source fixes no split (ndjson, ``.bin``, doodles) get one from a hash of their
-``key_id`` (or source name and index) and ``split_seed``, so rebuilding gives the same split.
+``key_id`` (or source name and index) and ``split_seed``, so rebuilding gives the same split:
+by ``split_ratios`` (each record on its own), or by ``split_counts`` (per class: the records in
+hash order, the first ``valid`` to valid, the next ``test`` to test, the next ``train`` to train,
+the rest left out; a class with fewer records than the three counts is split in their
+proportion). SPG part-labelled sources use ``split_counts`` = 600 / 50 / 50 unless told
+otherwise, the split the SPG20 benchmarks use.
+
+Records that share a QuickDraw ``key_id`` are stored once: a copy with part labels is
+preferred, then the first in source order (the 315 SPG20 drawings that are also in the
+QuickDraw mini set, say). The manifest counts what was dropped.
 """
 
 from __future__ import annotations
@@ -43,9 +52,18 @@ from sketchssl.data.store import (
 )
 from sketchssl.errors import SketchFileError, SketchFormatError, StoreError
 
-__all__ = ["BuildReport", "build_store", "expand_sources", "hash_split", "report_dict"]
+__all__ = [
+    "BuildReport",
+    "DEFAULT_SPG_SPLIT_COUNTS",
+    "build_store",
+    "expand_sources",
+    "hash_split",
+    "hash_unit",
+    "report_dict",
+]
 
-_NO_SPLIT = 255  # split code of a record whose source fixes none, before hashing
+#: Per-class train / valid / test counts of SPG sources: 700 drawings a class -> 600 / 50 / 50.
+DEFAULT_SPG_SPLIT_COUNTS = (600, 50, 50)
 _DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _NPY_HEADER_BYTES = 128  # header size numpy writes for a (P, 3) int16 array
 
@@ -63,6 +81,9 @@ class BuildReport:
         skipped: per source, sketches skipped as unreadable (with ``skip_bad``).
         messages: the first reader messages about skipped sketches.
         dropped_too_long: sketches left out because they have more than ``max_len`` points.
+        duplicates_dropped: sketches left out because another copy (same ``key_id``) is stored.
+        left_out_by_counts: sketches beyond their class's ``split_counts``.
+        short_classes: classes with fewer sketches than the split counts (split in proportion).
         seconds: wall-clock time of the build.
     """
 
@@ -74,6 +95,9 @@ class BuildReport:
     skipped: dict[str, int] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     dropped_too_long: int = 0
+    duplicates_dropped: int = 0
+    left_out_by_counts: int = 0
+    short_classes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
@@ -85,6 +109,21 @@ class BuildReport:
         ]
         if self.dropped_too_long:
             lines.append(f"left out {self.dropped_too_long} sketches longer than max_len")
+        if self.duplicates_dropped:
+            lines.append(
+                f"dropped {self.duplicates_dropped} duplicates (same key_id as a stored sketch)"
+            )
+        if self.left_out_by_counts:
+            lines.append(
+                f"left out {self.left_out_by_counts} sketches beyond their class's split counts"
+            )
+        if self.short_classes:
+            shown = ", ".join(self.short_classes[:5])
+            more = f" and {len(self.short_classes) - 5} more" if len(self.short_classes) > 5 else ""
+            lines.append(
+                f"{len(self.short_classes)} classes have fewer sketches than the split counts and "
+                f"were split in proportion: {shown}{more}"
+            )
         total_skipped = sum(self.skipped.values())
         if total_skipped:
             lines.append(
@@ -103,8 +142,13 @@ class _Chunk:
     lengths: np.ndarray  # (n,) int64
     label_names: list[str]
     label_codes: np.ndarray  # (n,) int32 into label_names, -1 unlabelled
-    splits: np.ndarray  # (n,) uint8
+    splits: np.ndarray  # (n,) uint8, by split_ratios where the source fixes none
+    split_fixed: np.ndarray  # (n,) bool: the source fixed the split
+    units: np.ndarray  # (n,) float64 in [0, 1): the record's split hash
     key_ids: np.ndarray  # (n,) int64
+    parts: np.ndarray | None  # (P,) int8 part labels of the rows, None if no record has any
+    has_parts: np.ndarray  # (n,) bool
+    part_names: dict[str, tuple[str, ...]]  # class -> part names
     stats: ReadStats
     dropped_too_long: int
 
@@ -168,10 +212,15 @@ def expand_sources(sources: Iterable[str | os.PathLike[str]]) -> list[str]:
     return sorted(expanded)
 
 
+def hash_unit(key: str, seed: int) -> float:
+    """A number uniform in [0, 1) fixed by a record's key and the split seed."""
+    digest = hashlib.blake2b(f"{seed}\x00{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2.0**64
+
+
 def hash_split(key: str, seed: int, ratios: Sequence[float]) -> int:
     """Deterministic split code (0 train, 1 valid, 2 test) of a record from its key and seed."""
-    digest = hashlib.blake2b(f"{seed}\x00{key}".encode(), digest_size=8).digest()
-    unit = int.from_bytes(digest, "little") / 2.0**64  # uniform in [0, 1)
+    unit = hash_unit(key, seed)
     bound = 0.0
     for code, ratio in enumerate(ratios):
         bound += ratio
@@ -208,10 +257,15 @@ def _read_source(
         split_key_prefix = Path(source).name
 
     pieces: list[np.ndarray] = []
+    part_pieces: list[np.ndarray] = []
+    has_parts: list[bool] = []
+    part_names: dict[str, tuple[str, ...]] = {}
     lengths: list[int] = []
     label_index: dict[str, int] = {}
     label_codes: list[int] = []
     splits: list[int] = []
+    split_fixed: list[bool] = []
+    units: list[float] = []
     key_ids: list[int] = []
     dropped = 0
     for record in records:
@@ -226,6 +280,22 @@ def _read_source(
         if max_len is not None and len(strokes) > max_len:
             dropped += 1
             continue
+        if record.parts is not None:
+            if record.label is None or record.part_names is None:
+                raise SketchFileError(
+                    source, "part labels without a class and part names", f"sketch {record.index}"
+                )
+            known = part_names.setdefault(str(record.label), tuple(record.part_names))
+            if known != tuple(record.part_names):
+                raise SketchFileError(
+                    source,
+                    f"class {record.label!r} has two different part-name lists",
+                    f"sketch {record.index}",
+                )
+            part_pieces.append(np.asarray(record.parts, dtype=np.int8))
+        else:
+            part_pieces.append(np.full(len(strokes), -1, dtype=np.int8))
+        has_parts.append(record.parts is not None)
         pieces.append(strokes)
         lengths.append(len(strokes))
         if record.label is None:
@@ -239,6 +309,8 @@ def _read_source(
                     source, f"unknown split {record.split!r}", f"sketch {record.index}"
                 )
             splits.append(SPLIT_CODES[record.split])
+            split_fixed.append(True)
+            units.append(0.0)
         else:
             key = (
                 f"key_id {record.key_id}"
@@ -246,7 +318,11 @@ def _read_source(
                 else (f"{split_key_prefix}#{record.index}")
             )
             splits.append(hash_split(key, split_seed, split_ratios))
+            split_fixed.append(False)
+            units.append(hash_unit(key, split_seed))
     info.update(read=len(lengths) + dropped, skipped=stats.skipped)
+    if part_names:
+        info["part_labels"] = True
     return _Chunk(
         source=info,
         points=np.concatenate(pieces) if pieces else np.zeros((0, 3), np.int16),
@@ -254,7 +330,12 @@ def _read_source(
         label_names=list(label_index),
         label_codes=np.asarray(label_codes, dtype=np.int32),
         splits=np.asarray(splits, dtype=np.uint8),
+        split_fixed=np.asarray(split_fixed, dtype=bool),
+        units=np.asarray(units, dtype=np.float64),
         key_ids=np.asarray(key_ids, dtype=np.int64),
+        parts=np.concatenate(part_pieces) if part_names else None,
+        has_parts=np.asarray(has_parts, dtype=bool),
+        part_names=part_names,
         stats=stats,
         dropped_too_long=dropped,
     )
@@ -316,21 +397,32 @@ def _save_array(folder: Path, name: str, array: np.ndarray) -> dict[str, Any]:
     }
 
 
-class _PointsWriter:
-    """Streams ``(n, 3)`` int16 blocks into ``points.npy`` and writes its header at the end."""
+class _ArrayWriter:
+    """Streams row blocks into a ``.npy`` file and writes its header at the end.
 
-    def __init__(self, file: Path) -> None:
+    Args:
+        file: the ``.npy`` file to write.
+        dtype: little-endian numpy dtype string (``"<i2"``, ``"|i1"``).
+        columns: columns of each row (``None`` for a 1-d array).
+    """
+
+    def __init__(self, file: Path, dtype: str = "<i2", columns: int | None = 3) -> None:
         self.file = file
+        self.dtype = np.dtype(dtype)
+        self.columns = columns
         self.handle = open(file, "wb")  # noqa: SIM115 - closed in finish / close
         self.handle.write(b"\0" * _NPY_HEADER_BYTES)
         self.rows = 0
 
     def write(self, block: np.ndarray) -> None:
-        self.handle.write(np.ascontiguousarray(block, dtype="<i2").tobytes())
+        self.handle.write(np.ascontiguousarray(block, dtype=self.dtype).tobytes())
         self.rows += len(block)
 
+    def shape(self) -> tuple[int, ...]:
+        return (self.rows,) if self.columns is None else (self.rows, self.columns)
+
     def finish(self) -> dict[str, Any]:
-        header = {"descr": "<i2", "fortran_order": False, "shape": (self.rows, 3)}
+        header = {"descr": self.dtype.str, "fortran_order": False, "shape": self.shape()}
         self.handle.seek(0)
         np.lib.format.write_array_header_1_0(self.handle, header)
         if self.handle.tell() != _NPY_HEADER_BYTES:  # never for realistic sizes; be exact anyway
@@ -340,13 +432,32 @@ class _PointsWriter:
         self.handle.close()
         return {
             "file": self.file.name,
-            "dtype": "int16",
-            "shape": [self.rows, 3],
+            "dtype": self.dtype.name,
+            "shape": list(self.shape()),
             "sha256": file_sha256(self.file),
         }
 
     def close(self) -> None:
         self.handle.close()
+
+
+def _compact(file: Path, keep_rows: np.ndarray, dtype: str, columns: int | None) -> dict[str, Any]:
+    """Rewrite the ``.npy`` file keeping only the rows where ``keep_rows`` (bool) is True."""
+    source = np.load(file, mmap_mode="r")
+    tmp = file.with_name(file.name + ".compact")
+    writer = _ArrayWriter(tmp, dtype, columns)
+    try:
+        block = 1 << 22
+        for start in range(0, len(source), block):
+            rows = np.asarray(source[start : start + block])
+            writer.write(rows[keep_rows[start : start + block]])
+        entry = writer.finish()
+    finally:
+        writer.close()
+        del source
+    os.replace(tmp, file)
+    entry["file"] = file.name
+    return entry
 
 
 def _progress(total: int, enabled: bool) -> Any:
@@ -363,6 +474,7 @@ def build_store(
     skip_bad: bool = False,
     split_ratios: Sequence[float] = (0.8, 0.1, 0.1),
     split_seed: int = 0,
+    split_counts: Sequence[int] | None = None,
     max_len: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
@@ -378,6 +490,9 @@ def build_store(
         skip_bad: skip unreadable sketches and count them instead of stopping.
         split_ratios: train / valid / test shares for records whose source fixes no split.
         split_seed: seed of the hashed split assignment.
+        split_counts: train / valid / test sketches per class for records whose source fixes
+            no split, instead of ``split_ratios`` (module docstring). None: ratios, except for
+            SPG part-labelled sources, which use :data:`DEFAULT_SPG_SPLIT_COUNTS`.
         max_len: leave out sketches with more than this many points (sketch-rnn's filter).
         overwrite: replace an existing store at ``out`` (atomically).
         progress: show a progress bar over the source files.
@@ -398,6 +513,14 @@ def build_store(
         )
     if max_len is not None and max_len < 1:
         raise StoreError(f"max_len must be at least 1, got {max_len}")
+    counts = None
+    if split_counts is not None:
+        counts = tuple(int(count) for count in split_counts)
+        if len(counts) != 3 or min(counts) < 0 or sum(counts) == 0:
+            raise StoreError(
+                f"split counts must be three whole numbers >= 0 (train, valid, test), not all "
+                f"zero, got {tuple(split_counts)}"
+            )
     clean_stale_builds(out)  # may restore a store an interrupted replace had moved aside
     if out.exists():
         if not overwrite:
@@ -412,7 +535,7 @@ def build_store(
     tmp.mkdir()
     try:
         report = _build_into(
-            tmp, out, source_list, workers, skip_bad, ratios, split_seed, max_len, progress
+            tmp, out, source_list, workers, skip_bad, ratios, split_seed, counts, max_len, progress
         )
         fsync_path(tmp)
         install_folder(tmp, out, tag)
@@ -440,6 +563,7 @@ def _build_into(
     skip_bad: bool,
     ratios: tuple[float, float, float],
     split_seed: int,
+    split_counts: tuple[int, int, int] | None,
     max_len: int | None,
     progress: bool,
 ) -> BuildReport:
@@ -449,10 +573,16 @@ def _build_into(
     workers = max(1, min(int(workers), len(sources)))
     args = (skip_bad, max_len, ratios, split_seed)
 
-    writer = _PointsWriter(tmp / "points.npy")
+    writer = _ArrayWriter(tmp / "points.npy")
+    parts_writer = _ArrayWriter(tmp / "parts.npy", "|i1", None)
     lengths: list[np.ndarray] = []
     chunk_labels: list[tuple[list[str], np.ndarray]] = []
     splits: list[np.ndarray] = []
+    split_fixed: list[np.ndarray] = []
+    count_split: list[np.ndarray] = []
+    units: list[np.ndarray] = []
+    has_parts: list[np.ndarray] = []
+    part_names: dict[str, tuple[str, ...]] = {}
     key_ids: list[np.ndarray] = []
     source_info: list[dict[str, Any]] = []
     stats = ReadStats()
@@ -464,9 +594,24 @@ def _build_into(
         if isinstance(chunk, _FileFailure):
             raise chunk.error()
         writer.write(chunk.points)
+        parts_writer.write(
+            chunk.parts if chunk.parts is not None else np.full(len(chunk.points), -1, np.int8)
+        )
+        for name, names in chunk.part_names.items():
+            if part_names.setdefault(name, names) != names:
+                raise StoreError(
+                    f"class {name!r} has different part names in "
+                    f"{chunk.source.get('path', '?')} than in an earlier source"
+                )
         lengths.append(chunk.lengths)
         chunk_labels.append((chunk.label_names, chunk.label_codes))
         splits.append(chunk.splits)
+        split_fixed.append(chunk.split_fixed)
+        # SPG sources split by class counts by default; others by ratios unless counts given
+        by_counts = split_counts is not None or bool(chunk.part_names)
+        count_split.append(~chunk.split_fixed & by_counts)
+        units.append(chunk.units)
+        has_parts.append(chunk.has_parts)
         key_ids.append(chunk.key_ids)
         source_info.append(chunk.source)
         stats.merge(chunk.stats)
@@ -494,8 +639,10 @@ def _build_into(
                         raise
                     bar.update()
         points_entry = writer.finish()
+        parts_entry = parts_writer.finish()
     finally:
         writer.close()
+        parts_writer.close()
         bar.close()
 
     class_names = sorted({name for names, _ in chunk_labels for name in names})
@@ -506,21 +653,46 @@ def _build_into(
     for names, codes in chunk_labels:
         lookup = np.array([class_index[name] for name in names] + [-1], dtype=np.int16)
         label_parts.append(lookup[codes])  # code -1 picks the trailing -1
-    all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+
+    def joined(pieces: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(pieces) if pieces else np.zeros(0, dtype)
+
+    all_lengths = joined(lengths, np.int64)
+    all_labels = joined(label_parts, np.int16)
+    all_splits = joined(splits, np.uint8)
+    all_key_ids = joined(key_ids, np.int64)
+    keep, duplicates = _unique_key_ids(all_key_ids, joined(has_parts, bool))
+    by_counts = joined(count_split, bool)
+    if by_counts.any():
+        counts = split_counts if split_counts is not None else DEFAULT_SPG_SPLIT_COUNTS
+        counted, short_classes = _split_by_counts(
+            all_labels, joined(units, np.float64), by_counts & keep, counts, class_names
+        )
+        left_out = int((by_counts & keep & (counted == _LEFT_OUT)).sum())
+        all_splits = np.where(by_counts, counted, all_splits).astype(np.uint8)
+        keep &= all_splits != _LEFT_OUT
+    else:
+        left_out, short_classes = 0, []
+    with_parts = bool(part_names)
+    if not keep.all():
+        keep_rows = np.repeat(keep, all_lengths)  # (P,)
+        points_entry = _compact(tmp / "points.npy", keep_rows, "<i2", 3)
+        parts_entry = _compact(tmp / "parts.npy", keep_rows, "|i1", None)
+        all_lengths, all_labels = all_lengths[keep], all_labels[keep]
+        all_splits, all_key_ids = all_splits[keep], all_key_ids[keep]
+    if not with_parts:
+        (tmp / "parts.npy").unlink()
     offsets = np.zeros(len(all_lengths) + 1, dtype=np.int64)
     np.cumsum(all_lengths, out=offsets[1:])
-    all_splits = np.concatenate(splits) if splits else np.zeros(0, np.uint8)
     arrays = {
         "points": points_entry,
         "offsets": _save_array(tmp, "offsets", offsets),
-        "labels": _save_array(
-            tmp, "labels", np.concatenate(label_parts) if label_parts else np.zeros(0, np.int16)
-        ),
+        "labels": _save_array(tmp, "labels", all_labels),
         "splits": _save_array(tmp, "splits", all_splits),
-        "key_ids": _save_array(
-            tmp, "key_ids", np.concatenate(key_ids) if key_ids else np.zeros(0, np.int64)
-        ),
+        "key_ids": _save_array(tmp, "key_ids", all_key_ids),
     }
+    if with_parts:
+        arrays["parts"] = parts_entry
     split_counts = {name: int((all_splits == code).sum()) for code, name in enumerate(SPLIT_NAMES)}
     manifest = {
         "format": FORMAT_NAME,
@@ -536,12 +708,22 @@ def _build_into(
             "skip_bad": skip_bad,
             "split_ratios": list(ratios),
             "split_seed": split_seed,
+            "split_counts": list(split_counts) if split_counts is not None else None,
             "max_len": max_len,
         },
         "skipped": {"total": stats.skipped, "per_source": skipped, "messages": stats.messages},
         "dropped_too_long": dropped,
+        "duplicates": {"dropped": duplicates},
+        "split_counts": {
+            "applied": bool(by_counts.any()),
+            "counts": list(split_counts or DEFAULT_SPG_SPLIT_COUNTS) if by_counts.any() else None,
+            "left_out": left_out,
+            "short_classes": short_classes,
+        },
         "arrays": arrays,
     }
+    if with_parts:
+        manifest["part_names"] = {name: list(names) for name, names in sorted(part_names.items())}
     manifest_file = tmp / MANIFEST_NAME
     with open(manifest_file, "w", encoding="utf-8") as handle:
         json.dump(manifest, handle, indent=2)
@@ -558,7 +740,65 @@ def _build_into(
         skipped=skipped,
         messages=list(stats.messages),
         dropped_too_long=dropped,
+        duplicates_dropped=duplicates,
+        left_out_by_counts=left_out,
+        short_classes=short_classes,
     )
+
+
+_LEFT_OUT = 255  # split code of a record beyond its class's split counts
+
+
+def _unique_key_ids(key_ids: np.ndarray, has_parts: np.ndarray) -> tuple[np.ndarray, int]:
+    """Which records to keep so no ``key_id`` (>= 0) is stored twice, and how many go.
+
+    Of the records sharing a key id, the first with part labels is kept, else the first.
+    """
+    keep = np.ones(len(key_ids), dtype=bool)
+    known = np.flatnonzero(key_ids >= 0)
+    if len(known) < 2:
+        return keep, 0
+    # sort by key id, then part-labelled first, then source order
+    order = known[np.lexsort((known, ~has_parts[known], key_ids[known]))]
+    repeated = np.zeros(len(order), dtype=bool)
+    repeated[1:] = key_ids[order[1:]] == key_ids[order[:-1]]
+    keep[order[repeated]] = False
+    return keep, int(repeated.sum())
+
+
+def _split_by_counts(
+    labels: np.ndarray,
+    units: np.ndarray,
+    selected: np.ndarray,
+    counts: tuple[int, int, int],
+    class_names: list[str],
+) -> tuple[np.ndarray, list[str]]:
+    """Split codes of the ``selected`` records by per-class counts (module docstring).
+
+    Returns:
+        ``(N,)`` uint8 codes (0 train, 1 valid, 2 test, 255 left out; unselected rows 255) and
+        the names of the classes with fewer records than ``sum(counts)``.
+    """
+    codes = np.full(len(labels), _LEFT_OUT, dtype=np.uint8)
+    train, valid, test = counts
+    wanted = train + valid + test
+    short: list[str] = []
+    for label in np.unique(labels[selected]):
+        members = np.flatnonzero(selected & (labels == label))
+        members = members[np.argsort(units[members], kind="stable")]
+        available = len(members)
+        if available < wanted:
+            short.append(class_names[label] if label >= 0 else "(unlabelled)")
+            valid_count = round(available * valid / wanted)
+            test_count = round(available * test / wanted)
+            train_count = available - valid_count - test_count
+        else:
+            train_count, valid_count, test_count = train, valid, test
+        codes[members[:valid_count]] = SPLIT_CODES["valid"]
+        codes[members[valid_count : valid_count + test_count]] = SPLIT_CODES["test"]
+        start = valid_count + test_count
+        codes[members[start : start + train_count]] = SPLIT_CODES["train"]
+    return codes, sorted(short)
 
 
 def report_dict(report: BuildReport) -> dict[str, Any]:

@@ -20,6 +20,9 @@ class SketchRecord:
         source: the file (or generator) the sketch came from.
         index: its position there: line number (1-based) for ndjson, index within the split
             for ``.npz``, record number for ``.bin``.
+        parts: ``(N,)`` int8 part label of each stroke-3 row (the point it ends at), an index
+            into ``part_names``; None when the source has no part labels (SPG files have them).
+        part_names: the names of the class's parts, in index order, when ``parts`` is given.
     """
 
     strokes: np.ndarray
@@ -28,6 +31,8 @@ class SketchRecord:
     key_id: int | None = None
     source: str = ""
     index: int = 0
+    parts: np.ndarray | None = None
+    part_names: tuple[str, ...] | None = None
 
 
 @dataclass

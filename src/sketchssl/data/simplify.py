@@ -20,7 +20,14 @@ import numpy as np
 
 from sketchssl.errors import SketchFormatError
 
-__all__ = ["rdp_mask", "rdp", "resample_polyline", "quickdraw_simplify"]
+__all__ = [
+    "rdp_mask",
+    "rdp",
+    "resample_polyline",
+    "resample_polyline_labelled",
+    "quickdraw_simplify",
+    "quickdraw_simplify_labelled",
+]
 
 #: Coordinate range of QuickDraw's simplified drawings (a 256 x 256 box).
 QUICKDRAW_SIZE = 255.0
@@ -87,6 +94,19 @@ def rdp(points: np.ndarray | Sequence[Sequence[float]], epsilon: float) -> np.nd
     return array[rdp_mask(array, epsilon)]
 
 
+def _resample_targets(array: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
+    """Arc length of each input point ``(n,)`` and of each output point ``(m,)``."""
+    steps = np.hypot(*np.diff(array, axis=0).T)  # (n - 1,)
+    arc = np.concatenate([[0.0], np.cumsum(steps)])  # (n,)
+    total = float(arc[-1])
+    targets = np.arange(0.0, total, spacing)
+    if total - targets[-1] > 1e-9:
+        targets = np.append(targets, total)
+    else:
+        targets[-1] = total
+    return arc, targets
+
+
 def resample_polyline(points: np.ndarray, spacing: float = 1.0) -> np.ndarray:
     """Points every ``spacing`` along a polyline's length, both end points included.
 
@@ -100,19 +120,49 @@ def resample_polyline(points: np.ndarray, spacing: float = 1.0) -> np.ndarray:
     array = np.asarray(points, dtype=np.float64)
     if len(array) < 2:
         return array.copy()
-    steps = np.hypot(*np.diff(array, axis=0).T)  # (n - 1,)
-    arc = np.concatenate([[0.0], np.cumsum(steps)])  # (n,)
-    total = float(arc[-1])
-    if total == 0.0:
+    if not np.any(np.diff(array, axis=0)):
         return array[:1].copy()
-    targets = np.arange(0.0, total, spacing)
-    if total - targets[-1] > 1e-9:
-        targets = np.append(targets, total)
-    else:
-        targets[-1] = total
+    arc, targets = _resample_targets(array, spacing)
     x = np.interp(targets, arc, array[:, 0])
     y = np.interp(targets, arc, array[:, 1])
     return np.stack([x, y], axis=1)
+
+
+def resample_polyline_labelled(
+    points: np.ndarray, labels: np.ndarray, spacing: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`resample_polyline` that carries a label per point along.
+
+    A new point takes the label of the input point that starts the segment it lies on (the
+    last point keeps its own), so a label changes where the input's labels change, never
+    earlier.
+
+    Args:
+        points: ``(n, 2)`` absolute points.
+        labels: ``(n,)`` integer label of each point.
+        spacing: arc length between consecutive output points.
+
+    Returns:
+        ``(m, 2)`` float64 points and ``(m,)`` labels (the dtype of ``labels``).
+    """
+    array = np.asarray(points, dtype=np.float64)
+    labels = np.asarray(labels)
+    if len(labels) != len(array):
+        raise SketchFormatError(f"{len(labels)} labels for {len(array)} points")
+    if len(array) < 2:
+        return array.copy(), labels.copy()
+    if not np.any(np.diff(array, axis=0)):
+        return array[:1].copy(), labels[:1].copy()
+    arc, targets = _resample_targets(array, spacing)
+    x = np.interp(targets, arc, array[:, 0])
+    y = np.interp(targets, arc, array[:, 1])
+    # the segment each target lies on: the last input point at or before it along the arc;
+    # repeated points (zero-length segments) resolve to the last of them
+    segment = np.searchsorted(arc, targets, side="right") - 1  # (m,)
+    segment = np.clip(segment, 0, len(array) - 1)
+    resampled_labels = labels[segment]
+    resampled_labels[-1] = labels[-1]
+    return np.stack([x, y], axis=1), resampled_labels
 
 
 def quickdraw_simplify(
@@ -138,20 +188,80 @@ def quickdraw_simplify(
         SketchFormatError: no points, ragged coordinate lists or non-finite values.
     """
     strokes = [_stroke_points(stroke, index) for index, stroke in enumerate(raw_strokes)]
-    strokes = [stroke for stroke in strokes if len(stroke)]
-    if not strokes:
+    simplified, _ = _simplify(strokes, None, size, epsilon, spacing)
+    return simplified
+
+
+def quickdraw_simplify_labelled(
+    strokes: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    *,
+    size: float = QUICKDRAW_SIZE,
+    epsilon: float = QUICKDRAW_EPSILON,
+    spacing: float = 1.0,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """:func:`quickdraw_simplify` for drawings whose points carry a label (SPG part labels).
+
+    Resampling gives each new point the label of the segment it lies on
+    (:func:`resample_polyline_labelled`); RDP keeps a subset of the points, with their labels.
+
+    Args:
+        strokes: ``(n_i, 2)`` points of each stroke.
+        labels: ``(n_i,)`` integer labels of each stroke's points.
+        size: the largest coordinate after scaling, as :func:`quickdraw_simplify`.
+        epsilon: RDP tolerance after scaling.
+        spacing: resampling step after scaling.
+
+    Returns:
+        int64 ``(m_i, 2)`` points and ``(m_i,)`` labels of each kept stroke (strokes without
+        points are dropped from both lists).
+    """
+    points = [_stroke_points(stroke, index) for index, stroke in enumerate(strokes)]
+    if len(labels) != len(points):
+        raise SketchFormatError(f"{len(labels)} label lists for {len(points)} strokes")
+    simplified, kept_labels = _simplify(
+        points, [np.asarray(stroke_labels) for stroke_labels in labels], size, epsilon, spacing
+    )
+    assert kept_labels is not None
+    return simplified, kept_labels
+
+
+def _simplify(
+    strokes: list[np.ndarray],
+    labels: list[np.ndarray] | None,
+    size: float,
+    epsilon: float,
+    spacing: float,
+) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Align, scale, resample and RDP-simplify ``(n, 2)`` float strokes (labels carried along)."""
+    if labels is not None:
+        for index, (stroke, stroke_labels) in enumerate(zip(strokes, labels, strict=True)):
+            if len(stroke_labels) != len(stroke):
+                raise SketchFormatError(
+                    f"stroke {index} has {len(stroke)} points but {len(stroke_labels)} labels"
+                )
+    keep = [index for index, stroke in enumerate(strokes) if len(stroke)]
+    if not keep:
         raise SketchFormatError("empty drawing (no strokes with points)")
+    strokes = [strokes[index] for index in keep]
     stacked = np.concatenate(strokes, axis=0)  # (P, 2)
     low = stacked.min(axis=0)
     extent = float((stacked - low).max())
     scale = size / extent if extent > 0 else 1.0
-    simplified = []
-    for stroke in strokes:
+    simplified, simplified_labels = [], []
+    for position, stroke in enumerate(strokes):
         scaled = (stroke - low) * scale
-        resampled = resample_polyline(scaled, spacing)
-        kept = rdp(resampled, epsilon)
-        simplified.append(np.clip(np.rint(kept), 0, size).astype(np.int64))
-    return simplified
+        if labels is None:
+            resampled = resample_polyline(scaled, spacing)
+        else:
+            resampled, resampled_labels = resample_polyline_labelled(
+                scaled, labels[keep[position]], spacing
+            )
+        mask = rdp_mask(resampled, epsilon)
+        simplified.append(np.clip(np.rint(resampled[mask]), 0, size).astype(np.int64))
+        if labels is not None:
+            simplified_labels.append(resampled_labels[mask])
+    return simplified, (simplified_labels if labels is not None else None)
 
 
 def _stroke_points(stroke: object, index: int) -> np.ndarray:

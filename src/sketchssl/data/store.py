@@ -12,7 +12,10 @@ file               dtype       content
 ``labels.npy``     int16       ``(N,)`` index into ``class_names``, -1 when unlabelled
 ``splits.npy``     uint8       ``(N,)`` 0 train, 1 valid, 2 test
 ``key_ids.npy``    int64       ``(N,)`` QuickDraw ``key_id``, -1 when unknown
-``manifest.json``              format, counts, class names, sources, build options, checksums
+``parts.npy``      int8        optional, ``(P,)`` part label of every row, an index into the
+                               sketch's class's ``part_names``; -1 where unknown
+``manifest.json``              format, counts, class names, sources, build options, checksums,
+                               and ``part_names`` (class -> part names) with ``parts.npy``
 =================  ==========  ===========================================================
 
 Reading sketch ``i`` is two memmap reads and no decompression. Stores are written by
@@ -36,6 +39,7 @@ from sketchssl.errors import StoreError
 
 __all__ = [
     "ARRAY_SPECS",
+    "OPTIONAL_ARRAY_SPECS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "MANIFEST_NAME",
@@ -60,6 +64,10 @@ ARRAY_SPECS: dict[str, tuple[str, int]] = {
     "labels": ("int16", 1),
     "splits": ("uint8", 1),
     "key_ids": ("int64", 1),
+}
+#: Arrays a store holds only when its sources have them (SPG part labels).
+OPTIONAL_ARRAY_SPECS: dict[str, tuple[str, int]] = {
+    "parts": ("int8", 1),
 }
 
 _REBUILD = "rebuild it with `sketchssl data build`"
@@ -242,9 +250,14 @@ class SketchStore:
         self._arrays = arrays
         self._pid = os.getpid()
 
+    def _array_names(self) -> list[str]:
+        """The arrays of this store: the required ones and the optional ones it lists."""
+        listed = self.manifest["arrays"]
+        return [*ARRAY_SPECS, *(name for name in OPTIONAL_ARRAY_SPECS if name in listed)]
+
     def _map_arrays(self) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {}
-        for name in ARRAY_SPECS:
+        for name in self._array_names():
             entry = self.manifest["arrays"].get(name)
             if not isinstance(entry, dict):
                 raise StoreError(
@@ -269,7 +282,9 @@ class SketchStore:
 
     def _validate(self) -> None:
         manifest_path = self.path / MANIFEST_NAME
-        for name, (dtype, ndim) in ARRAY_SPECS.items():
+        specs = {**ARRAY_SPECS, **OPTIONAL_ARRAY_SPECS}
+        for name in self._array_names():
+            dtype, ndim = specs[name]
             array = self._arrays[name]
             file = self.path / self.manifest["arrays"][name]["file"]
             if array.dtype != np.dtype(dtype) or array.ndim != ndim:
@@ -318,6 +333,8 @@ class SketchStore:
             raise StoreError(
                 f"{self.path / 'labels.npy'}: labels outside -1..{len(class_names) - 1}; {_REBUILD}"
             )
+        if "parts" in self._arrays:
+            self._validate_parts(class_names)
         splits = self._arrays["splits"]
         counts = np.bincount(splits, minlength=len(SPLIT_NAMES)) if count else np.zeros(3, int)
         if len(counts) > len(SPLIT_NAMES):
@@ -334,13 +351,39 @@ class SketchStore:
                     f"splits.npy has {int(counts[code])}; {_REBUILD}"
                 )
 
+    def _validate_parts(self, class_names: list[str]) -> None:
+        manifest_path = self.path / MANIFEST_NAME
+        parts = self._arrays["parts"]
+        if len(parts) != len(self._arrays["points"]):
+            raise StoreError(
+                f"{self.path / 'parts.npy'}: {len(parts)} part labels for "
+                f"{len(self._arrays['points'])} points; {_REBUILD}"
+            )
+        names = self.manifest.get("part_names")
+        if not isinstance(names, dict) or not all(
+            isinstance(key, str)
+            and key in class_names
+            and isinstance(value, list)
+            and all(isinstance(name, str) for name in value)
+            for key, value in names.items()
+        ):
+            raise StoreError(
+                f"{manifest_path}: 'part_names' must map class names to lists of part names; "
+                f"{_REBUILD}"
+            )
+        most = max((len(value) for value in names.values()), default=0)
+        if len(parts) and (parts.min() < -1 or parts.max() >= most):
+            raise StoreError(
+                f"{self.path / 'parts.npy'}: part labels outside -1..{most - 1}; {_REBUILD}"
+            )
+
     def verify_checksums(self) -> None:
         """Check every array file against the sha256 in the manifest (reads all the data).
 
         Raises:
             StoreError: a file's content changed since the store was built.
         """
-        for name in ARRAY_SPECS:
+        for name in self._array_names():
             entry = self.manifest["arrays"][name]
             file = _member_path(self.path, entry.get("file"), f"array {name!r}")
             if file_sha256(file) != entry.get("sha256"):
@@ -426,6 +469,47 @@ class SketchStore:
         """``(N,)`` int64 number of points of each sketch."""
         return np.diff(self._array("offsets"))
 
+    @property
+    def has_parts(self) -> bool:
+        """Whether the store holds per-point part labels (built from SPG files)."""
+        return "parts" in self.manifest["arrays"]
+
+    @property
+    def part_names(self) -> dict[str, list[str]]:
+        """Class name -> its part names in label order (empty without part labels)."""
+        return {key: list(value) for key, value in self.manifest.get("part_names", {}).items()}
+
+    def parts_of(self, index: int) -> np.ndarray | None:
+        """``(N,)`` int8 part label of each stroke-3 row of sketch ``index``.
+
+        -1 where a row has no label; None when the store has no part labels at all.
+        """
+        if not self.has_parts:
+            return None
+        count = len(self)
+        index = int(index)
+        if index < 0:
+            index += count
+        if not 0 <= index < count:
+            raise IndexError(f"sketch index {index} out of range for a store of {count}")
+        offsets = self._array("offsets")
+        return np.array(self._array("parts")[int(offsets[index]) : int(offsets[index + 1])])
+
+    def part_slots(self) -> tuple[np.ndarray, list[tuple[str, str]]]:
+        """One global id for every (class, part) pair.
+
+        Returns:
+            ``first`` ``(C + 1,)`` int64: the global ids of class ``c``'s parts are
+            ``first[c] .. first[c + 1] - 1`` (classes without part names have none); and the
+            ``(class name, part name)`` of every global id.
+        """
+        names = self.part_names
+        counts = [len(names.get(name, [])) for name in self.class_names]
+        first = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=first[1:])
+        pairs = [(name, part) for name in self.class_names for part in names.get(name, [])]
+        return first, pairs
+
     def label(self, index: int) -> int:
         """Label index of sketch ``index`` (-1 when unlabelled)."""
         return int(self._array("labels")[index])
@@ -474,4 +558,9 @@ class SketchStore:
             "strokes": distribution_summary(self.stroke_counts()),
             "sources": self.manifest.get("sources", []),
             "created": self.manifest.get("created"),
+            "duplicates_dropped": self.manifest.get("duplicates", {}).get("dropped", 0),
+            "part_names": self.part_names,
+            "labelled_points": (
+                int((np.asarray(self._array("parts")) >= 0).sum()) if self.has_parts else 0
+            ),
         }

@@ -53,8 +53,11 @@ MAIN_METRICS: tuple[str, ...] = (
 #: A fine-tuned classifier's own head on the queries (``sketchssl eval`` adds them).
 CLASSIFIER_METRICS: tuple[str, ...] = ("classifier_top1", "classifier_top5")
 
+#: Part segmentation on stores with part labels (:mod:`sketchssl.eval.parts`).
+PART_METRICS: tuple[str, ...] = ("part_accuracy", "part_miou")
+
 #: The columns of the report tables, in order.
-REPORT_METRICS: tuple[str, ...] = MAIN_METRICS + CLASSIFIER_METRICS
+REPORT_METRICS: tuple[str, ...] = MAIN_METRICS + CLASSIFIER_METRICS + PART_METRICS
 
 
 @dataclass(frozen=True)

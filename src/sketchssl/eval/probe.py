@@ -91,8 +91,14 @@ def fit_linear_probe(
     num_classes: int,
     weight_decay: float,
     max_iterations: int = 100,
+    logit_bias: torch.Tensor | None = None,
 ) -> LinearProbe:
-    """Fit one probe (standardisation statistics and weights) on ``embeddings`` ``(N, D)``."""
+    """Fit one probe (standardisation statistics and weights) on ``embeddings`` ``(N, D)``.
+
+    ``logit_bias`` ``(N, C)``, when given, is added to the logits of each row while fitting:
+    a large negative value rules a class out for that row (the part probe allows only the
+    parts of a sketch's own class). Add it at prediction time too.
+    """
     embeddings = embeddings.float()
     labels = labels.to(embeddings.device).long()
     mean = embeddings.mean(0)  # (D,)
@@ -113,6 +119,8 @@ def fit_linear_probe(
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
         logits = probe.linear(inputs)  # (N, C)
+        if logit_bias is not None:
+            logits = logits + logit_bias
         penalty = 0.5 * weight_decay * probe.linear.weight.pow(2).sum()
         loss = F.cross_entropy(logits, labels) + penalty
         loss.backward()

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: Rows treated as baselines: the report shows every other row's gain over each of them.
-BASELINE_ROWS: tuple[str, ...] = ("random_init", "pixels")
+BASELINE_ROWS: tuple[str, ...] = ("random_init", "pixels", "point_input")
 
 REPORT_FORMAT = "sketchssl-eval-report"
 REPORT_VERSION = 1
@@ -194,7 +194,10 @@ def _details_table(results: Mapping[str, Mapping[str, float]]) -> str:
     """Counts and chosen settings (every key that is not a headline metric)."""
     keys: list[str] = []
     for row in results.values():
-        keys.extend(key for key in row if key not in REPORT_METRICS and key not in keys)
+        # per-class values ("part_miou/<class>") have their own table
+        keys.extend(
+            key for key in row if key not in REPORT_METRICS and "/" not in key and key not in keys
+        )
     if not keys:
         return ""
     lines = ["| model | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
@@ -206,6 +209,21 @@ def _details_table(results: Mapping[str, Mapping[str, float]]) -> str:
                 "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
             )
         lines.append(f"| {row_name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _per_class_table(results: Mapping[str, Mapping[str, float]], prefix: str) -> str:
+    """Rows = classes, columns = models: the ``<prefix>/<class>`` values in percent."""
+    models = [name for name, row in results.items() if any(k.startswith(prefix) for k in row)]
+    classes = sorted(
+        {key[len(prefix) :] for name in models for key in results[name] if key.startswith(prefix)}
+    )
+    if not classes:
+        return ""
+    lines = ["| class | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
+    for name in classes:
+        cells = [_percent(results[model].get(prefix + name)) for model in models]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -239,6 +257,21 @@ def render_markdown(results: Mapping[str, Mapping[str, float]], meta: Mapping[st
         "same-class gallery item are left out and counted.",
         "",
     ]
+    per_class = _per_class_table(results, "part_miou/")
+    if per_class:
+        parts += [
+            "Part segmentation: a linear probe from frozen per-point features to part labels, "
+            "fitted on points of train-split sketches, scored on every test point: "
+            "part_accuracy = share of points given their true part; part_miou = per category, "
+            "the IoU of each part over its test points, averaged over its parts, then over "
+            "categories. point_input = the same probe on the raw per-point input (position in "
+            "the sketch's box, offset, pen state).",
+            "",
+            "### Part mIoU per class",
+            "",
+            per_class,
+            "",
+        ]
     details = _details_table(results)
     if details:
         parts += ["## Counts and chosen settings", "", details, ""]

@@ -5,6 +5,10 @@ the checkpoint's own preprocessing, then reports kNN, linear probe and retrieval
 encoder and, on request, for two baselines side by side: the same architecture untrained
 (``random-init``, built from the same config with the evaluation seed) and raw 32x32 rendered
 pixels (``pixels``). Labels are read only here, never during pre-training.
+
+On a store with part labels (SPG), every encoder with per-point features is also probed for part
+segmentation (:mod:`sketchssl.eval.parts`), beside the same probe on the raw per-point input
+(the ``point_input`` row) and on the untrained encoder.
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError, SketchSSLError
 from sketchssl.eval.baselines import embed_dataset, pixel_embeddings
 from sketchssl.eval.metrics import evaluate_embeddings, protocol_description
+from sketchssl.eval.parts import (
+    PartProbeConfig,
+    collect_points,
+    part_probe_evaluate,
+    point_input_features,
+)
 from sketchssl.eval.report import (
     format_gains,
     format_objective_table,
@@ -60,6 +70,10 @@ class RepresentationEval:
         seed: seed of the probe and of the random-init baseline.
         plot: path of a 2-D embedding map of the queries (None = no map).
         max_gallery: embed at most this many train sketches (None = all), for quick looks.
+        model_overrides: model config keys changed before building (evaluation-only
+            settings such as ``pooling`` or ``embed_layer``), e.g. to choose them on the valid
+            split.
+        parts: run the part-segmentation probe when the store has part labels.
     """
 
     checkpoint: Path
@@ -72,6 +86,8 @@ class RepresentationEval:
     seed: int = 0
     plot: Path | None = None
     max_gallery: int | None = None
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    parts: bool = True
     num_workers: int = 0
     command: str = field(
         default_factory=lambda: shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
@@ -79,7 +95,11 @@ class RepresentationEval:
 
 
 def _dataset(
-    store: SketchStore, data: dict[str, Any], split: str, scale: float | None
+    store: SketchStore,
+    data: dict[str, Any],
+    split: str,
+    scale: float | None,
+    with_parts: bool = False,
 ) -> SketchDataset:
     """The split's dataset as the run config's data section builds it (patch view unmasked)."""
     base = SketchDataset(
@@ -94,6 +114,7 @@ def _dataset(
         start_token=bool(data.get("start_token", False)),
         bbox_factor=float(data.get("bbox_factor", 10.0)),
         clamp_limit=float(data.get("clamp_limit", 1000.0)),
+        with_parts=with_parts,
     )
     return with_patch_view(base, data, mask_prob=0.0)
 
@@ -152,6 +173,50 @@ def objective_on_split(
     return {f"test_{name}": total / max(count, 1) for name, total in totals.items()}
 
 
+def _part_points_datasets(
+    store: SketchStore,
+    data: dict[str, Any],
+    split: str,
+    scale: float | None,
+    config: PartProbeConfig,
+    seed: int,
+) -> tuple[SketchDataset, SketchDataset]:
+    """The part probe's datasets: a seeded subset of train sketches, and the query split."""
+    train = _dataset(store, data, "train", scale, with_parts=True)
+    if len(train) > config.train_sketches:
+        generator = torch.Generator().manual_seed(seed)
+        keep = torch.randperm(len(train), generator=generator)[: config.train_sketches]
+        train.indices = train.indices[keep.sort().values.numpy()]
+    return train, _dataset(store, data, split, scale, with_parts=True)
+
+
+def evaluate_parts(
+    features_of: Any,
+    parts_key: str,
+    datasets: tuple[SketchDataset, SketchDataset],
+    store: SketchStore,
+    device: torch.device,
+    batch_size: int,
+    seed: int,
+    config: PartProbeConfig,
+) -> dict[str, float]:
+    """Part probe metrics of one per-point feature function (:mod:`sketchssl.eval.parts`)."""
+    train_set, test_set = datasets
+    points = [
+        collect_points(features_of, DataLoader(dataset, batch_size=batch_size), parts_key, device)
+        for dataset in (train_set, test_set)
+    ]
+    first, _ = store.part_slots()
+    return part_probe_evaluate(
+        points[0], points[1], first, store.class_names, config=config, seed=seed
+    )
+
+
+def has_point_features(model: torch.nn.Module) -> bool:
+    """Whether a method gives per-point features (its class names the batch key they align with)."""
+    return getattr(type(model), "point_parts_key", None) is not None
+
+
 def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, float]]:
     """Run the suite and write ``metrics.json`` / ``metrics.md`` (and the map) into ``out``.
 
@@ -162,7 +227,9 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
     if unknown:
         raise ConfigError(f"unknown baseline(s) {unknown}: choose from {', '.join(BASELINES)}")
     started = time.perf_counter()
-    method, run_config = load_method(options.checkpoint)
+    method, run_config = load_method(
+        options.checkpoint, model_overrides=dict(options.model_overrides)
+    )
     device = torch.device(options.device)
     store = SketchStore.open(options.store)
     data = dict(run_config.get("data", {}))
@@ -186,6 +253,16 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
             dataset, batch_size=options.batch_size, shuffle=False, num_workers=options.num_workers
         )
 
+    part_config = PartProbeConfig()
+    with_parts = options.parts and store.has_parts and len(store.class_names) > 1
+    part_datasets = None
+    if with_parts and has_point_features(method):
+        part_data = dict(data)
+        part_data["views"] = gallery_data.get("views", data.get("views", ("sequence",)))
+        part_datasets = _part_points_datasets(
+            store, part_data, options.split, gallery.scale, part_config, options.seed
+        )
+
     def evaluate_model(model: torch.nn.Module) -> tuple[dict[str, float], torch.Tensor]:
         model.to(device)
         train_x, train_y = embed_dataset(model, loader(gallery), device)
@@ -205,6 +282,20 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
         metrics.update(objective_on_split(model, loader(queries), device, options.seed))
         if is_label_classifier(model):  # a fine-tuned classifier: its own head on the queries
             metrics.update(classifier_accuracy(model, loader(queries), device))
+        if part_datasets is not None:
+            model.eval()
+            metrics.update(
+                evaluate_parts(
+                    model.point_features,
+                    type(model).point_parts_key,
+                    part_datasets,
+                    store,
+                    device,
+                    options.batch_size,
+                    options.seed,
+                    part_config,
+                )
+            )
         return metrics, test_x
 
     results: dict[str, dict[str, float]] = {}
@@ -228,6 +319,21 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
             seed=options.seed,
             num_classes=len(store.class_names),
         )
+    if with_parts:
+        # the raw per-point input, read from a plain sequence view of the same sketches
+        input_data = {"views": ("sequence",), "normalization": "bbox", "max_len": 250}
+        results["point_input"] = evaluate_parts(
+            point_input_features,
+            "parts",
+            _part_points_datasets(
+                store, input_data, options.split, None, part_config, options.seed
+            ),
+            store,
+            device,
+            options.batch_size,
+            options.seed,
+            part_config,
+        )
     meta = {
         "checkpoint": str(options.checkpoint),
         "method": run_config.get("method"),
@@ -238,6 +344,16 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
         "protocol": protocol_description(),
         "pixels_baseline": "32x32 render, line width 1 px, ink = 1, flattened",
         "random_init_baseline": f"same architecture and config, torch seed {options.seed}",
+        "model_overrides": dict(options.model_overrides),
+        "part_probe": (
+            (
+                f"{part_config.train_sketches} train sketches (seeded), weight decay from "
+                f"{list(part_config.weight_decays)} on {part_config.holdout_fraction:.0%} of them"
+                + ("" if part_datasets is not None else "; this encoder has no per-point features")
+            )
+            if with_parts
+            else None
+        ),
         "device": str(device),
         "seconds": round(time.perf_counter() - started, 1),
         "commands": [options.command],

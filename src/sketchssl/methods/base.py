@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from sketchssl.errors import SketchFormatError
+from sketchssl.errors import ConfigError, SketchFormatError
 
 __all__ = ["SketchMethod", "distributed_mean", "require_keys", "sequence_inputs", "used_length"]
 
@@ -134,6 +134,22 @@ class SketchMethod(nn.Module):
     def embed(self, batch: dict[str, Tensor]) -> Tensor:
         """Representation of each sketch: ``(B, D)``."""
         raise NotImplementedError
+
+    #: The batch key whose per-row part labels line up with :meth:`point_features`' rows
+    #: (``"parts"`` for the ``strokes5`` rows, ``"point_parts"`` for the ``points`` rows);
+    #: None for methods without per-point features (image encoders).
+    point_parts_key: ClassVar[str | None] = None
+
+    def point_features(self, batch: dict[str, Tensor]) -> Tensor:
+        """Frozen features of every input row ``(B, T, D)``.
+
+        Row ``t`` lines up with ``batch[point_parts_key][:, t]``; the part-segmentation probe
+        (:mod:`sketchssl.eval.parts`) reads them.
+        """
+        raise ConfigError(
+            f"method {self.name or type(self).__name__!r} has no per-point features (its "
+            "encoder reads pictures or patches, not points)"
+        )
 
     def generate(self, *args: Any, **kwargs: Any) -> Tensor:
         """Draw sketches; only methods that can draw override this."""

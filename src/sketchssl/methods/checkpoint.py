@@ -106,13 +106,19 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
 
 
 def load_method(
-    path: str | os.PathLike[str], *, expect: str | tuple[str, ...] | None = None
+    path: str | os.PathLike[str],
+    *,
+    expect: str | tuple[str, ...] | None = None,
+    model_overrides: dict[str, Any] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Rebuild the method saved in a sketchssl checkpoint and load its weights.
 
     Args:
         path: a ``*.ckpt`` written by ``sketchssl train``.
         expect: method name(s) the caller can use; another method is a clear error.
+        model_overrides: model config keys to change before building, for settings that only
+            change evaluation (``pooling``, ``embed_layer``); the returned run configuration
+            carries them.
 
     Returns:
         ``(method in eval mode on the CPU, run configuration dict)``.
@@ -129,7 +135,9 @@ def load_method(
         raise ConfigError(
             f"{path} is a {name!r} checkpoint, but this needs one of: {', '.join(expected)}"
         )
-    run_config = meta.get("config", {})
+    run_config = dict(meta.get("config", {}))
+    if model_overrides:
+        run_config["model"] = {**run_config.get("model", {}), **model_overrides}
     method = build_method(name, run_config.get("model", {}))
     missing, unexpected = method.load_state_dict(method_state_dict(checkpoint), strict=False)
     if missing or unexpected:

@@ -49,7 +49,7 @@ __all__ = [
 
 CLS_PREFIX_VALUE = -1.0  # the reference code's [CLS] row: every column -1
 RETRIEVAL_PREFIX_VALUE = -2.0  # its retrieval prefix row: every column -2
-POOLINGS = ("mean", "cls")
+POOLINGS = ("mean", "max", "cls")
 
 
 @dataclass
@@ -72,8 +72,13 @@ class SketchBertEncoderConfig:
         share_weights: ALBERT sharing of one layer's weights across all layers.
         segment_embedding: add the learned stroke ("segment") embedding (off in the released
             config, described in the paper).
-        pooling: how :meth:`embed` summarises a sketch: ``"mean"`` over real rows or ``"cls"``,
-            the hidden state of the prefix token.
+        pooling: how :meth:`embed` summarises a sketch: ``"mean"`` or ``"max"`` over real
+            rows, or ``"cls"``, the hidden state of the prefix token. The reference code never
+            reads frozen features; pooling moves frozen-feature kNN as much as pre-training
+            does (../docs REVIEWS section 1), so choose it on the valid split.
+        embed_layer: whose hidden states :meth:`embed` and the per-point features read: ``-1``
+            the last layer, ``k`` in ``1 .. num_layers`` the output of layer ``k``, ``0`` the
+            embedding. Training does not depend on it; it can be set at evaluation time.
     """
 
     num_layers: int = 8
@@ -89,6 +94,7 @@ class SketchBertEncoderConfig:
     share_weights: bool = True
     segment_embedding: bool = False
     pooling: str = "mean"
+    embed_layer: int = -1
 
     def __post_init__(self) -> None:
         self.refine_dims = tuple(self.refine_dims)
@@ -111,6 +117,16 @@ class SketchBertEncoderConfig:
             raise ConfigError(
                 f"config key 'pooling' is {self.pooling!r}: choose one of {', '.join(POOLINGS)}"
             )
+        if not -1 <= self.embed_layer <= self.num_layers:
+            raise ConfigError(
+                f"config key 'embed_layer' is {self.embed_layer}: use -1 (last layer), 0 (the "
+                f"embedding) or a layer 1..{self.num_layers}"
+            )
+
+    @property
+    def embed_depth(self) -> int:
+        """Layers applied before the features :meth:`SketchBertBase.embed` reads."""
+        return self.num_layers if self.embed_layer == -1 else self.embed_layer
 
 
 @dataclass
@@ -273,12 +289,15 @@ class SketchBertEncoder(nn.Module):
             share_weights=config.share_weights,
         )
 
-    def forward(self, points: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, points: Tensor, mask: Tensor, depth: int | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Encode a batch.
 
         Args:
             points: ``(B, T, 5)`` input rows (masked entries already zeroed), no prefix.
             mask: ``(B, T)`` True on real rows.
+            depth: transformer layers to apply (None: all).
 
         Returns:
             ``hidden`` ``(B, P + T, H)`` and the ``key_mask`` ``(B, P + T)`` it was computed
@@ -299,17 +318,22 @@ class SketchBertEncoder(nn.Module):
             points = torch.cat([prefix, points], dim=1)  # (B, P + T, 5)
             mask = torch.cat([mask.new_ones(batch, self.prefix_tokens), mask], dim=1)
         hidden = self.embedding(points, segments)  # (B, P + T, H)
-        return self.transformer(hidden, mask), mask
+        return self.transformer(hidden, mask, depth), mask
 
     def pool(self, hidden: Tensor, key_mask: Tensor, pooling: str) -> Tensor:
         """Summarise ``(B, P + T, H)`` hidden states as ``(B, H)``.
 
-        ``"cls"`` takes the prefix row; ``"mean"`` averages the real rows after the prefix.
+        ``"cls"`` takes the prefix row; ``"mean"`` averages and ``"max"`` takes the largest
+        value of each feature over the real rows after the prefix.
         """
         if pooling == "cls":
             if not self.prefix_tokens:
                 raise ConfigError("pooling 'cls' needs a prefix token; this encoder has none")
             return hidden[:, 0]
+        if pooling == "max":
+            real_rows = key_mask[:, self.prefix_tokens :, None]  # (B, T, 1)
+            lowest = torch.finfo(hidden.dtype).min
+            return hidden[:, self.prefix_tokens :].masked_fill(~real_rows, lowest).amax(dim=1)
         real = key_mask[:, self.prefix_tokens :, None].to(hidden.dtype)  # (B, T, 1)
         summed = (hidden[:, self.prefix_tokens :] * real).sum(dim=1)  # (B, H)
         return summed / real.sum(dim=1).clamp(min=1.0)
@@ -339,15 +363,26 @@ class SketchBertBase(SketchMethod):
         """Checked ``strokes5 (B, T, 5)`` and ``mask (B, T)`` of a batch."""
         return sequence_inputs(batch, self.config.max_length, self.name or type(self).__name__)
 
-    def pooled(self, batch: dict[str, Tensor]) -> Tensor:
-        """``(B, H)`` pooled hidden state of the unmasked sketches."""
+    point_parts_key = "parts"
+
+    def pooled(self, batch: dict[str, Tensor], depth: int | None = None) -> Tensor:
+        """``(B, H)`` pooled hidden state of the unmasked sketches after ``depth`` layers."""
         strokes5, mask = self.inputs(batch)
-        hidden, key_mask = self.encoder(strokes5, mask)
+        hidden, key_mask = self.encoder(strokes5, mask, depth)
         return self.encoder.pool(hidden, key_mask, self.config.pooling)
 
     def embed(self, batch: dict[str, Tensor]) -> Tensor:
-        """``(B, hidden_dim)``: the pooled last hidden states (``config.pooling``)."""
-        return self.pooled(batch)
+        """``(B, hidden_dim)``: pooled (``config.pooling``) states of ``config.embed_layer``."""
+        return self.pooled(batch, self.config.embed_depth)
+
+    def point_features(self, batch: dict[str, Tensor]) -> Tensor:
+        """``(B, T, hidden_dim)``: every ``strokes5`` row's state at ``config.embed_layer``.
+
+        Prefix rows are dropped, so row ``t`` lines up with ``batch["parts"][:, t]``.
+        """
+        strokes5, mask = self.inputs(batch)
+        hidden, _ = self.encoder(strokes5, mask, self.config.embed_depth)
+        return hidden[:, self.encoder.prefix_tokens :]
 
     def load_pretrained_encoder(self, state_dict: dict[str, Tensor]) -> None:
         """Copy a pre-trained Sketch-BERT encoder's weights into this model's encoder.

@@ -184,14 +184,33 @@ class SketchRNNEncoder(nn.Module):
         Returns:
             ``mu`` and ``log sigma^2``, each ``(B, Z)``.
         """
+        forward_out, backward_out = self.directions(strokes, lengths)
         last = (lengths - 1).to(strokes.device)[:, None, None]  # (B, 1, 1)
-        forward_out, _ = self.forward_cell.sequence(strokes)  # (B, T, H)
-        backward_out, _ = self.backward_cell.sequence(reverse_padded(strokes, lengths))
         index = last.expand(-1, 1, forward_out.shape[2])
         final = torch.cat(
             [forward_out.gather(1, index)[:, 0], backward_out.gather(1, index)[:, 0]], dim=1
         )  # (B, 2H)
         return self.mu(final), self.log_variance(final)
+
+    def directions(self, strokes: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Outputs of both directions ``(B, T, H)`` each.
+
+        The backward one is as it ran: reversed within each sketch's length.
+        """
+        forward_out, _ = self.forward_cell.sequence(strokes)  # (B, T, H)
+        backward_out, _ = self.backward_cell.sequence(reverse_padded(strokes, lengths))
+        return forward_out, backward_out
+
+    def row_features(self, strokes: Tensor, lengths: Tensor) -> Tensor:
+        """``(B, T, 2H)``: both directions' states at every row.
+
+        The forward state has read the sketch up to the row, the backward one from its end down
+        to the row; zero past each sketch's length.
+        """
+        forward_out, backward_out = self.directions(strokes, lengths)
+        features = torch.cat([forward_out, reverse_padded(backward_out, lengths)], dim=2)
+        steps = torch.arange(strokes.shape[1], device=strokes.device)[None, :, None]
+        return features * (steps < lengths.to(strokes.device)[:, None, None])
 
 
 @register_method(
@@ -307,6 +326,17 @@ class SketchRNN(LatentDecoderMethod):
     def embed(self, batch: dict[str, Tensor]) -> Tensor:
         """``(B, latent_size)``: the posterior mean ``mu``."""
         return self.encode(batch)[0]
+
+    point_parts_key = "parts"
+
+    def point_features(self, batch: dict[str, Tensor]) -> Tensor:
+        """``(B, Nmax + 1, 2 * encoder_size)``: the bi-LSTM's states at every ``strokes5`` row.
+
+        Zero on the start token and on padding.
+        """
+        strokes, lengths = self.inputs(batch)
+        features = self.encoder.row_features(strokes[:, 1:], lengths)  # (B, Nmax, 2H)
+        return torch.nn.functional.pad(features, (0, 0, 1, 0))  # the start token's row
 
     # ------------------------------------------------------------------ drawing
     @torch.no_grad()

@@ -63,6 +63,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
@@ -80,6 +81,7 @@ from sketchssl.nn.grid_graph import (
     StrokePieces,
     bounding_boxes,
     grid_relations,
+    row_pieces,
     split_strokes,
     stroke5_positions,
     stroke_ids,
@@ -484,6 +486,29 @@ class SketchGloc(LatentDecoderMethod):
     def embed(self, batch: dict[str, Tensor]) -> Tensor:
         """``(B, latent_size)``: ``mu`` of the sketches as given (no disturbance)."""
         return self.encode(batch, perturb=False)[0]
+
+    point_parts_key = "parts"
+
+    def point_features(self, batch: dict[str, Tensor]) -> Tensor:
+        """``(B, Nmax + 1, 4 * encoder_size)``: each ``strokes5`` row gets its stroke's features.
+
+        Those of the stroke piece it lies on: the stroke encoder's output and the grid-graph
+        convolution's output at that stroke's slot (zero on the start token, padding and rows
+        of pieces past ``max_strokes``).
+        """
+        strokes, mask = self.inputs(batch)
+        positions, pen_up, valid = stroke5_positions(strokes, mask, start_token=True)
+        config = self.config
+        pieces = split_strokes(positions, pen_up, valid, config.max_stroke_len, config.max_strokes)
+        rows = row_pieces(pen_up, valid, config.max_stroke_len, config.max_strokes)  # (B, T')
+        boxes, occupied = to_slots(bounding_boxes(pieces), pieces)
+        graphs = grid_relations(boxes, occupied)  # (B, 9, S, S)
+        embedded = self.encoder.strokes(pieces.points, pieces.lengths)  # (N, 2H)
+        slots, _ = to_slots(embedded, pieces, graphs.shape[-1])  # (B, S, 2H)
+        convolved = self.encoder.graph(slots, graphs)  # (B, S, 2H)
+        per_piece = torch.cat([embedded, convolved[pieces.sketch, pieces.slot]], dim=1)
+        features = per_piece[rows.clamp(min=0)] * (rows >= 0)[..., None]  # (B, T', 4H)
+        return F.pad(features, (0, 0, 1, 0))  # the start token's row
 
     # ------------------------------------------------------------------ drawing
     @torch.no_grad()

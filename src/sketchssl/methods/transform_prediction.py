@@ -69,6 +69,7 @@ NUM_CLASSES = {"rotation": 4, "deformation": 2}
 ENCODERS = ("alexnet_bn", "small")
 #: Layers :meth:`TransformCNN.embed` can return, shallow to deep.
 EMBED_LAYERS = ("conv", "fc1", "fc2")
+TCN_EMBED_LAYERS = ("fc", "conv")
 
 
 @dataclass
@@ -134,12 +135,18 @@ class TransformTCNConfig:
         window_sizes: temporal kernel widths, one branch each.
         feature_dim: width of the feature layer (the embedding).
         max_points: rows of the point sequences; must equal ``data.max_len``.
+        embed_layer: what :meth:`~TransformTCN.embed` returns: ``fc`` (the feature layer, the
+            paper's) or ``conv`` (the max over time of the convolution branches,
+            ``num_filters * len(window_sizes)`` wide, before the fc layer the pretext heads
+            read: less specialised to the pretext task, ../docs REVIEWS section 2). Training
+            does not depend on it.
     """
 
     num_filters: int = 32
     window_sizes: tuple[int, ...] = PAPER_WINDOW_SIZES
     feature_dim: int = 4096
     max_points: int = 100
+    embed_layer: str = "fc"
 
     def __post_init__(self) -> None:
         self.window_sizes = tuple(self.window_sizes)
@@ -153,6 +160,11 @@ class TransformTCNConfig:
         if not self.window_sizes or min(self.window_sizes) < 1:
             raise ConfigError(
                 f"config key 'window_sizes' needs positive widths: {self.window_sizes}"
+            )
+        if self.embed_layer not in TCN_EMBED_LAYERS:
+            raise ConfigError(
+                f"config key 'embed_layer' is {self.embed_layer!r}: choose one of "
+                f"{', '.join(TCN_EMBED_LAYERS)}"
             )
 
 
@@ -360,6 +372,26 @@ class TransformTCN(TransformPrediction):
         """:class:`TemporalConvNet` over ``(x, y, p1, p2)`` rows."""
         config = self.config
         return TemporalConvNet(4, config.num_filters, config.window_sizes, config.feature_dim)
+
+    point_parts_key = "point_parts"
+
+    def embed(self, batch: dict[str, Tensor]) -> Tensor:
+        """The untransformed sketches' feature at ``config.embed_layer``.
+
+        ``(B, feature_dim)`` for ``fc``, ``(B, num_filters * len(window_sizes))`` for ``conv``.
+        """
+        if self.config.embed_layer == "fc":
+            return super().embed(batch)
+        inputs, key = self.untransformed(batch)
+        return self.encoder.pooled_responses(self.check_inputs(inputs, key))
+
+    def point_features(self, batch: dict[str, Tensor]) -> Tensor:
+        """``(B, max_points, num_filters * len(window_sizes))`` per-row conv responses.
+
+        The responses centred on every row of the untransformed ``points`` sequence.
+        """
+        inputs, key = self.untransformed(batch)
+        return self.encoder.row_features(self.check_inputs(inputs, key))
 
     def check_inputs(self, inputs: Tensor, key: str) -> Tensor:
         """``(N, max_points, 4)`` point sequences."""

@@ -55,6 +55,7 @@ __all__ = [
     "stroke_starts",
     "stroke_ids",
     "split_strokes",
+    "row_pieces",
     "bounding_boxes",
     "to_slots",
     "grid_relations",
@@ -194,18 +195,7 @@ def split_strokes(
     if max_strokes is not None and max_strokes < 1:
         raise ValueError(f"max_strokes must be at least 1, got {max_strokes}")
     valid = valid.bool()
-    time = torch.arange(steps, device=device).expand(batch, steps)  # (B, T)
-    starts = stroke_starts(pen_up.bool(), valid)
-    # position of each row within its stroke: distance to the last stroke start at or before it
-    last_start = torch.cummax(torch.where(starts, time, torch.zeros_like(time)), dim=1).values
-    inside = time - last_start  # (B, T)
-    if max_stroke_len is not None:
-        piece_starts = valid & (inside % max_stroke_len == 0)
-        inside = inside % max_stroke_len
-    else:
-        piece_starts = starts
-    piece = torch.cumsum(piece_starts.long(), dim=1) - 1  # (B, T) piece of each row
-    keep = valid if max_strokes is None else valid & (piece < max_strokes)
+    inside, piece_starts, piece, keep = _pieces_of_rows(pen_up, valid, max_stroke_len, max_strokes)
     counts = (piece_starts & keep).sum(dim=1)  # (B,)
     first_piece = torch.cumsum(counts, dim=0) - counts  # (B,) global id of each sketch's piece 0
     total = int(counts.sum())
@@ -217,6 +207,48 @@ def split_strokes(
     sketch = torch.repeat_interleave(torch.arange(batch, device=device), counts)  # (N,)
     slot = torch.arange(total, device=device) - first_piece[sketch]
     return StrokePieces(points, lengths, sketch, slot, counts)
+
+
+def _pieces_of_rows(
+    pen_up: Tensor, valid: Tensor, max_stroke_len: int | None, max_strokes: int | None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Per row ``(B, T)``: position in its piece, piece start, piece index, kept.
+
+    The piece index counts within the sketch; a row is kept unless padding or in a piece past
+    ``max_strokes`` (:func:`split_strokes`).
+    """
+    batch, steps = valid.shape
+    time = torch.arange(steps, device=valid.device).expand(batch, steps)  # (B, T)
+    starts = stroke_starts(pen_up.bool(), valid)
+    # position of each row within its stroke: distance to the last stroke start at or before it
+    last_start = torch.cummax(torch.where(starts, time, torch.zeros_like(time)), dim=1).values
+    inside = time - last_start  # (B, T)
+    if max_stroke_len is not None:
+        piece_starts = valid & (inside % max_stroke_len == 0)
+        inside = inside % max_stroke_len
+    else:
+        piece_starts = starts
+    piece = torch.cumsum(piece_starts.long(), dim=1) - 1  # (B, T) piece of each row
+    keep = valid if max_strokes is None else valid & (piece < max_strokes)
+    return inside, piece_starts, piece, keep
+
+
+def row_pieces(
+    pen_up: Tensor,
+    valid: Tensor,
+    max_stroke_len: int | None = None,
+    max_strokes: int | None = None,
+) -> Tensor:
+    """``(B, T)`` long: the piece each row belongs to, as a global piece index.
+
+    The index points into :func:`split_strokes`' pieces (same arguments); -1 on padding and on
+    rows of dropped pieces.
+    """
+    valid = valid.bool()
+    _, piece_starts, piece, keep = _pieces_of_rows(pen_up, valid, max_stroke_len, max_strokes)
+    counts = (piece_starts & keep).sum(dim=1)  # (B,)
+    first_piece = torch.cumsum(counts, dim=0) - counts  # (B,)
+    return torch.where(keep, first_piece[:, None] + piece, torch.full_like(piece, -1))
 
 
 def bounding_boxes(pieces: StrokePieces) -> Tensor:

@@ -81,6 +81,42 @@ class TemporalConvNet(nn.Module):
         ]
         return torch.cat(weights), torch.cat([branch.bias for branch in self.branches])
 
+    def responses(self, points: Tensor) -> Tensor:
+        """All branches' ReLU responses ``(B, F * n, T + w_max - 1)``.
+
+        Output ``j`` of a branch of width ``w`` reads input rows ``j - w + 1 .. j``.
+        """
+        channels = points.transpose(1, 2)  # (B, input_dim, T)
+        weight, bias = self.fused_weights()
+        return F.relu(F.conv1d(channels, weight, bias, padding=max(self.window_sizes) - 1))
+
+    def row_features(self, points: Tensor) -> Tensor:
+        """Per-row features ``(B, T, F * n)``: each branch's response centred on the row.
+
+        Row ``i`` gets the window of rows ``i - w // 2 + 1 .. i + w // 2`` for width ``w``.
+        These are the convolution features before the max over time; the part-segmentation
+        probe reads them.
+        """
+        responses = self.responses(points)
+        steps = points.shape[1]
+        filters = self.branches[0].out_channels
+        centred = [
+            responses[:, index * filters : (index + 1) * filters, width // 2 : width // 2 + steps]
+            for index, width in enumerate(self.window_sizes)
+        ]  # each (B, F, T)
+        return torch.cat(centred, dim=1).transpose(1, 2)  # (B, T, F * n)
+
+    def pooled_responses(self, points: Tensor) -> Tensor:
+        """The max over time of every branch's responses ``(B, F * n)`` (before the fc layer)."""
+        responses = self.responses(points)
+        # (B, F * n, T + w_max - 1); branch i has T + w_i - 1 outputs
+        steps = torch.arange(responses.shape[2], device=points.device)  # (T + w_max - 1,)
+        limits = torch.tensor(self.window_sizes, device=points.device) + points.shape[1] - 1
+        filters = self.branches[0].out_channels
+        valid = steps[None, :] < limits.repeat_interleave(filters)[:, None]  # (F * n, steps)
+        # after ReLU every response is >= 0, so masking with 0 leaves each branch's max unchanged
+        return (responses * valid).amax(dim=2)  # (B, F * n), branch-major as torch.cat
+
     def forward(self, points: Tensor) -> Tensor:
         """Feature of each sequence.
 
@@ -94,15 +130,5 @@ class TemporalConvNet(nn.Module):
         Returns:
             ``(B, feature_dim)``, after ``Linear -> BatchNorm -> ReLU``.
         """
-        channels = points.transpose(1, 2)  # (B, input_dim, T)
-        weight, bias = self.fused_weights()
-        widest = max(self.window_sizes)
-        responses = F.relu(F.conv1d(channels, weight, bias, padding=widest - 1))
-        # (B, F * n, T + w_max - 1); branch i has T + w_i - 1 outputs
-        steps = torch.arange(responses.shape[2], device=points.device)  # (T + w_max - 1,)
-        limits = torch.tensor(self.window_sizes, device=points.device) + points.shape[1] - 1
-        filters = self.branches[0].out_channels
-        valid = steps[None, :] < limits.repeat_interleave(filters)[:, None]  # (F * n, steps)
-        # after ReLU every response is >= 0, so masking with 0 leaves each branch's max unchanged
-        joined = (responses * valid).amax(dim=2)  # (B, F * n), branch-major as torch.cat
+        joined = self.pooled_responses(points)  # (B, F * n)
         return F.relu(self.norm(self.projection(joined)))  # (B, feature_dim)

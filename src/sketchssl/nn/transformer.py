@@ -183,18 +183,22 @@ class TransformerEncoder(nn.Module):
             raise IndexError(f"depth {depth} outside 0..{self.num_layers - 1}")
         return self.layers[0 if self.share_weights else depth]
 
-    def forward(self, hidden: Tensor, key_mask: Tensor) -> Tensor:
+    def forward(self, hidden: Tensor, key_mask: Tensor, depth: int | None = None) -> Tensor:
         """Encode.
 
         Args:
             hidden: ``(B, T, H)`` embedded rows.
             key_mask: ``(B, T)`` True on rows that may be attended to (real rows and prefix
                 tokens).
+            depth: apply only the first ``depth`` layers (0 returns the input); None: all.
 
         Returns:
-            ``(B, T, H)`` the last layer's hidden states.
+            ``(B, T, H)`` the hidden states after the last layer applied.
         """
+        depth = self.num_layers if depth is None else depth
+        if not 0 <= depth <= self.num_layers:
+            raise ValueError(f"depth {depth} outside 0..{self.num_layers}")
         bias = padding_bias(key_mask, hidden.dtype)  # (B, 1, 1, T), built once for all layers
-        for depth in range(self.num_layers):
-            hidden = self.layer(depth)(hidden, key_mask, bias)
+        for index in range(depth):
+            hidden = self.layer(index)(hidden, key_mask, bias)
         return hidden

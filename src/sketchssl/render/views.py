@@ -102,6 +102,10 @@ class SketchDataset(Dataset):
     * ``mask`` ``(T,)`` bool: True on the rows holding the start token or a real point;
     * ``length`` int64: ``mask.sum()``;
     * ``label`` int64 (-1 when unlabelled; left out with ``with_labels=False``);
+    * with ``with_parts`` (a store with part labels): ``parts`` ``(T,)`` int64, the part label
+      of each ``strokes5`` row (-1 on the start token, padding and unlabelled points), and
+      ``point_parts`` ``(max_len,)`` the same for the rows of the ``points`` view (its row 0
+      is the implicit first point, -1);
     * ``index`` int64: the sketch's index in the store;
     * ``image`` ``(1, H, W)`` float32 in [0, 1], ink = 1 (only when ``"raster"`` is in ``views``);
     * the entries of :func:`sketchssl.render.pretext.build_view` for ``"points"`` and the pretext
@@ -128,6 +132,7 @@ class SketchDataset(Dataset):
         raster_padding: float = 0.05,
         with_labels: bool = True,
         *,
+        with_parts: bool = False,
         start_token: bool = False,
         drop_long: bool = False,
         clamp_limit: float = 1000.0,
@@ -153,6 +158,8 @@ class SketchDataset(Dataset):
             raster_line_width: stroke width in pixels for the raster view.
             raster_padding: canvas margin (a fraction of the side) for the raster view.
             with_labels: include ``label`` in each item.
+            with_parts: include the per-row part labels (``parts``, ``point_parts``); needs a
+                store with part labels and no ``augment`` (augmentation moves points).
             start_token: put sketch-rnn's start token ``S0`` in front of the sequence.
             drop_long: leave out sketches longer than ``max_len`` instead of cutting them.
             clamp_limit: dx, dy are clamped to ``+-clamp_limit``.
@@ -179,6 +186,14 @@ class SketchDataset(Dataset):
         self.raster_line_width = float(raster_line_width)
         self.raster_padding = float(raster_padding)
         self.with_labels = with_labels
+        if with_parts and not self.store.has_parts:
+            raise StoreError(
+                f"{self.store.path}: this store has no part labels; build it from SPG files "
+                "(an ndjson file with <category>.parts.txt beside it)"
+            )
+        if with_parts and augment is not None:
+            raise ConfigError("part labels cannot follow augmented sketches: drop augment")
+        self.with_parts = with_parts
         self.start_token = start_token
         self.clamp_limit = float(clamp_limit)
         self.bbox_factor = float(bbox_factor)
@@ -275,4 +290,23 @@ class SketchDataset(Dataset):
                 )
         if self.with_labels:
             item["label"] = torch.tensor(self.store.label(index), dtype=torch.int64)
+        if self.with_parts:
+            item.update(self.part_rows(index, len(sketch)))
         return item
+
+    def part_rows(self, index: int, rows: int) -> dict[str, torch.Tensor]:
+        """``parts`` (aligned with ``strokes5``) and ``point_parts`` (with ``points``).
+
+        Args:
+            index: the store index.
+            rows: stroke-3 rows of the prepared sketch (after the ``max_len`` cut).
+        """
+        parts = self.store.parts_of(index)[:rows].astype(np.int64)  # (rows,)
+        offset = int(self.start_token)
+        sequence = np.full(self.max_len + offset, -1, dtype=np.int64)
+        sequence[offset : offset + len(parts)] = parts
+        # the points view keeps the implicit first point, then max_len - 1 rows
+        points = np.full(self.max_len, -1, dtype=np.int64)
+        kept = parts[: self.max_len - 1]
+        points[1 : 1 + len(kept)] = kept
+        return {"parts": torch.from_numpy(sequence), "point_parts": torch.from_numpy(points)}

@@ -5,7 +5,8 @@ Supported formats (dispatched on the file suffix):
 * ``.npz``: sketch-rnn files (Ha & Eck 2017), per category or labelled, read without running
   pickled code (:mod:`sketchssl.data.io.npz`);
 * ``.ndjson``: QuickDraw simplified or raw drawings, one JSON object per line
-  (:mod:`sketchssl.data.io.ndjson`);
+  (:mod:`sketchssl.data.io.ndjson`); an ndjson file with a ``<category>.parts.txt`` beside it
+  is an SPG part-labelled file (:mod:`sketchssl.data.io.spg`), read with per-point part labels;
 * ``.bin``: QuickDraw's binary simplified format (:mod:`sketchssl.data.io.binary`).
 
 Examples:
@@ -26,6 +27,7 @@ from sketchssl.data.io.binary import iter_binary, write_binary
 from sketchssl.data.io.common import DEFAULT_LIMITS, ReadLimits
 from sketchssl.data.io.ndjson import iter_ndjson, parse_drawing_line, write_ndjson
 from sketchssl.data.io.npz import SPLITS, iter_npz, load_sketchrnn_npz, write_sketchrnn_npz
+from sketchssl.data.io.spg import is_spg_file, iter_spg, read_part_names
 from sketchssl.data.records import ReadStats, SketchRecord
 from sketchssl.errors import SketchFileError
 
@@ -39,6 +41,9 @@ __all__ = [
     "iter_npz",
     "iter_ndjson",
     "iter_binary",
+    "iter_spg",
+    "is_spg_file",
+    "read_part_names",
     "load_sketchrnn_npz",
     "parse_drawing_line",
     "write_sketchrnn_npz",
@@ -84,6 +89,8 @@ def _iter_file(
 ) -> Iterator[SketchRecord]:
     if path.suffix == ".npz":
         return iter_npz(path, skip_bad=skip_bad, stats=stats, limits=limits)
+    if path.suffix == ".ndjson" and is_spg_file(path):
+        return iter_spg(path, skip_bad=skip_bad, stats=stats, limits=limits)
     if path.suffix == ".ndjson":
         return iter_ndjson(path, skip_bad=skip_bad, stats=stats, limits=limits)
     return iter_binary(path, skip_bad=skip_bad, stats=stats)

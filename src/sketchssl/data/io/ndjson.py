@@ -77,6 +77,21 @@ def _strokes(drawing: Any) -> tuple[list[np.ndarray], bool]:
     return strokes, raw
 
 
+def _looks_like_spg(drawing: Any) -> bool:
+    """Strokes of three integer lists, as in SPG files (raw QuickDraw's third list is times)."""
+    return (
+        isinstance(drawing, list)
+        and bool(drawing)
+        and all(
+            isinstance(stroke, list)
+            and len(stroke) == 3
+            and isinstance(stroke[2], list)
+            and all(isinstance(value, int) and not isinstance(value, bool) for value in stroke[2])
+            for stroke in drawing
+        )
+    )
+
+
 def parse_drawing_line(text: str) -> tuple[np.ndarray, str, int | None]:
     """Parse one ndjson line into ``(stroke-3 int16, word, key_id)``.
 
@@ -92,9 +107,16 @@ def parse_drawing_line(text: str) -> tuple[np.ndarray, str, int | None]:
             raise _BadLine("JSON nested too deeply") from None
         if not isinstance(item, dict):
             raise _BadLine("a line must be a JSON object")
-        for key in ("word", "drawing"):
-            if key not in item:
-                raise _BadLine(f"missing key '{key}'")
+        if "drawing" not in item:
+            raise _BadLine("missing key 'drawing'")
+        if "word" not in item:
+            hint = ""
+            if _looks_like_spg(item["drawing"]):
+                hint = (
+                    "; its strokes look like SPG part-labelled ones ([xs, ys, parts]): put the "
+                    "category's part names, one a line, in <category>.parts.txt beside this file"
+                )
+            raise _BadLine(f"missing key 'word'{hint}")
         word = item["word"]
         if not isinstance(word, str) or not word:
             raise _BadLine("'word' must be a non-empty string")
