@@ -9,7 +9,7 @@ import typer
 
 from sketchssl.errors import ConfigError, SketchFileError
 
-__all__ = ["parse_index", "load_sketches", "register"]
+__all__ = ["parse_index", "load_sketches", "register", "render_parts_grid"]
 
 
 def parse_index(text: str, count: int) -> list[int]:
@@ -65,6 +65,40 @@ def load_sketches(source: Path, index: str, split: str) -> tuple[list[np.ndarray
     return [records[i].strokes for i in picked], [records[i].label or "" for i in picked]
 
 
+def render_parts_grid(
+    source: Path, out: Path, index: str, split: str, size: int, line_width: float, ncols: int
+) -> int:
+    """``render --parts``: the selected sketches of a store coloured by part; returns the count."""
+    from sketchssl.data.store import SketchStore
+    from sketchssl.render.parts import save_parts_grid
+
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise ConfigError(f"{out}: --parts draws a .png or .jpg grid")
+    if not (source.is_dir() and (source / "manifest.json").is_file()):
+        raise ConfigError(
+            f"{source}: --parts needs a store built from SPG part-labelled files "
+            "(sketchssl data build FOLDER -o STORE)"
+        )
+    store = SketchStore.open(source)
+    if not store.has_parts:
+        raise ConfigError(f"{source}: this store has no part labels (build it from SPG files)")
+    positions = store.split_indices(split)
+    if len(positions) == 0:
+        raise ConfigError(f"{source}: the {split!r} split is empty")
+    picked = [int(positions[i]) for i in parse_index(index, len(positions))]
+    save_parts_grid(
+        [store[i] for i in picked],
+        [store.parts_of(i) for i in picked],
+        [store.label_name(i) or "" for i in picked],
+        store.part_names,
+        out,
+        ncols=ncols,
+        size=size,
+        line_width=line_width,
+    )
+    return len(picked)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``render`` to ``app``."""
 
@@ -78,6 +112,12 @@ def register(app: typer.Typer) -> None:
         line_width: float = typer.Option(2.0, "--line-width"),
         ncols: int = typer.Option(8, "--ncols", help="Tiles per row."),
         captions: bool = typer.Option(True, "--captions/--no-captions"),
+        parts: bool = typer.Option(
+            False,
+            "--parts",
+            help="Colour each point by its part, with a legend (stores built "
+            "from SPG part-labelled files; PNG / JPEG).",
+        ),
     ) -> None:
         """Render sketches as a PNG / SVG grid or an animated GIF of the drawing order."""
         from sketchssl.render.gif import save_drawing_gif
@@ -86,6 +126,10 @@ def register(app: typer.Typer) -> None:
         suffix = out.suffix.lower()
         if suffix not in (".png", ".jpg", ".jpeg", ".svg", ".gif"):
             raise ConfigError(f"{out}: the output must end in .png, .jpg, .svg or .gif")
+        if parts:
+            count = render_parts_grid(source, out, index, split, size, line_width, ncols)
+            typer.echo(f"wrote {out} ({count} sketches coloured by part)")
+            return
         sketches, names = load_sketches(source, index, split)
         if suffix == ".gif":
             save_drawing_gif(sketches, out, ncols=ncols, size=size, line_width=line_width)
