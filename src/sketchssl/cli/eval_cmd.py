@@ -60,6 +60,9 @@ def register(app: typer.Typer) -> None:
         parts: bool = typer.Option(
             True, "--parts/--no-parts", help="Part-segmentation probe on stores with part labels."
         ),
+        probe: bool = typer.Option(
+            True, "--probe/--no-probe", help="The linear probe (the slowest part of the protocol)."
+        ),
     ) -> None:
         """Evaluate a checkpoint's representation: kNN, linear probe, retrieval."""
         import sketchssl.methods  # noqa: F401  (registers the methods)
@@ -83,6 +86,7 @@ def register(app: typer.Typer) -> None:
                 max_gallery=max_gallery,
                 model_overrides=parse_model_settings(settings or ()),
                 parts=parts,
+                linear_probe=probe,
             )
         )
         typer.echo(print_results(results))

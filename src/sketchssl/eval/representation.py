@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError, SketchSSLError
 from sketchssl.eval.baselines import embed_dataset, pixel_embeddings
-from sketchssl.eval.metrics import evaluate_embeddings, protocol_description
+from sketchssl.eval.metrics import EvalConfig, evaluate_embeddings, protocol_description
 from sketchssl.eval.parts import (
     PartProbeConfig,
     collect_points,
@@ -74,6 +74,7 @@ class RepresentationEval:
             settings such as ``pooling`` or ``embed_layer``), e.g. to choose them on the valid
             split.
         parts: run the part-segmentation probe when the store has part labels.
+        linear_probe: run the linear probe (the slowest part of the protocol on big galleries).
     """
 
     checkpoint: Path
@@ -88,6 +89,7 @@ class RepresentationEval:
     max_gallery: int | None = None
     model_overrides: dict[str, Any] = field(default_factory=dict)
     parts: bool = True
+    linear_probe: bool = True
     num_workers: int = 0
     command: str = field(
         default_factory=lambda: shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
@@ -253,6 +255,7 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
             dataset, batch_size=options.batch_size, shuffle=False, num_workers=options.num_workers
         )
 
+    protocol = EvalConfig(run_linear_probe=options.linear_probe)
     part_config = PartProbeConfig()
     with_parts = options.parts and store.has_parts and len(store.class_names) > 1
     part_datasets = None
@@ -277,6 +280,7 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
                     test_y,
                     seed=options.seed,
                     num_classes=len(store.class_names),
+                    config=protocol,
                 )
             )
         metrics.update(objective_on_split(model, loader(queries), device, options.seed))
@@ -318,6 +322,7 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
             test_labels,
             seed=options.seed,
             num_classes=len(store.class_names),
+            config=protocol,
         )
     if with_parts:
         # the raw per-point input, read from a plain sequence view of the same sketches
@@ -341,7 +346,7 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
         "gallery": f"train split, {len(gallery)} sketches",
         "queries": f"{options.split} split, {len(queries)} sketches",
         "classes": len(store.class_names),
-        "protocol": protocol_description(),
+        "protocol": protocol_description(protocol),
         "pixels_baseline": "32x32 render, line width 1 px, ink = 1, flattened",
         "random_init_baseline": f"same architecture and config, torch seed {options.seed}",
         "model_overrides": dict(options.model_overrides),
