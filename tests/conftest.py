@@ -14,6 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # The tests use small tensors: one intra-op thread avoids oversubscribing a 2-core machine
 # (DataLoader workers, DDP processes) and makes timings steadier.
 torch.set_num_threads(1)
+os.environ["SKETCHSSL_THREADS"] = "1"  # what trainer.threads / eval --threads "auto" then mean
 
 
 def shared_data_dir() -> Path | None:

@@ -63,6 +63,11 @@ def register(app: typer.Typer) -> None:
         probe: bool = typer.Option(
             True, "--probe/--no-probe", help="The linear probe (the slowest part of the protocol)."
         ),
+        threads: str = typer.Option(
+            "auto",
+            "--threads",
+            help="torch threads: auto (the cores other processes leave free) or a number.",
+        ),
     ) -> None:
         """Evaluate a checkpoint's representation: kNN, linear probe, retrieval."""
         import sketchssl.methods  # noqa: F401  (registers the methods)
@@ -87,6 +92,7 @@ def register(app: typer.Typer) -> None:
                 model_overrides=parse_model_settings(settings or ()),
                 parts=parts,
                 linear_probe=probe,
+                threads=threads,
             )
         )
         typer.echo(print_results(results))

@@ -90,6 +90,6 @@ def register(app: typer.Typer) -> None:
             return  # under DDP only rank 0 reports
         state = "stopped on request" if result.stopped_early else "done"
         typer.echo(
-            f"{state}: step {result.global_step} in {result.seconds:.1f} s; "
-            f"checkpoint {result.checkpoint}"
+            f"{state}: step {result.global_step} in {result.seconds:.1f} s "
+            f"({result.threads} torch threads); checkpoint {result.checkpoint}"
         )

@@ -43,6 +43,7 @@ from sketchssl.eval.report import (
 from sketchssl.methods.checkpoint import load_method
 from sketchssl.render.patch_view import views_without_patches, with_patch_view
 from sketchssl.render.views import SketchDataset
+from sketchssl.threads import resolve_threads
 
 __all__ = [
     "BASELINES",
@@ -75,6 +76,7 @@ class RepresentationEval:
             split.
         parts: run the part-segmentation probe when the store has part labels.
         linear_probe: run the linear probe (the slowest part of the protocol on big galleries).
+        threads: torch threads, ``auto`` or a number (:func:`sketchssl.threads.choose_threads`).
     """
 
     checkpoint: Path
@@ -90,6 +92,7 @@ class RepresentationEval:
     model_overrides: dict[str, Any] = field(default_factory=dict)
     parts: bool = True
     linear_probe: bool = True
+    threads: int | str = "auto"
     num_workers: int = 0
     command: str = field(
         default_factory=lambda: shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
@@ -229,6 +232,10 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
     if unknown:
         raise ConfigError(f"unknown baseline(s) {unknown}: choose from {', '.join(BASELINES)}")
     started = time.perf_counter()
+    try:
+        threads = resolve_threads(options.threads)
+    except ValueError as error:
+        raise ConfigError(f"--threads: {error}") from None
     method, run_config = load_method(
         options.checkpoint, model_overrides=dict(options.model_overrides)
     )
@@ -360,6 +367,7 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
             else None
         ),
         "device": str(device),
+        "torch_threads": threads,
         "seconds": round(time.perf_counter() - started, 1),
         "commands": [options.command],
     }

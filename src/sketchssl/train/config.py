@@ -179,6 +179,8 @@ class TrainerConfig:
             checkpoint from before them (0: skip only, never roll back).
         nonfinite_lr_factor: each rollback multiplies the learning rate by this.
         nonfinite_max_rollbacks: after this many rollbacks the run stops with an error.
+        threads: torch intra-op threads: ``auto`` (the cores no other process is using when
+            the run starts, :func:`sketchssl.threads.choose_threads`) or a number.
     """
 
     max_steps: int = 1000
@@ -200,6 +202,7 @@ class TrainerConfig:
     nonfinite_max_consecutive: int = 5
     nonfinite_lr_factor: float = 0.5
     nonfinite_max_rollbacks: int = 3
+    threads: int | str = "auto"
 
 
 @dataclass

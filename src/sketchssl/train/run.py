@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 
 from sketchssl.atomic import atomic_write
 from sketchssl.errors import ConfigError
 from sketchssl.methods import build_method
 from sketchssl.methods.checkpoint import method_state_dict, read_checkpoint
+from sketchssl.threads import resolve_threads
 from sketchssl.train.checkpoint import AtomicCheckpointIO
 from sketchssl.train.config import RunConfig, load_run_config
 from sketchssl.train.csv_log import ResumableCSVLogger
@@ -62,6 +62,7 @@ class TrainResult:
     global_step: int
     seconds: float
     stopped_early: bool
+    threads: int = 0
 
 
 class GracefulStop(Callback):
@@ -217,6 +218,10 @@ def train(
             f"{run_dir} already holds checkpoints; pass --resume to continue that run or choose "
             "another --out"
         )
+    try:
+        threads = resolve_threads(config.trainer.threads)
+    except ValueError as error:
+        raise ConfigError(f"trainer.threads: {error}") from None
     run_dir.mkdir(parents=True, exist_ok=True)
     _fill_from_store(config)
     _write_yaml_atomic(config.to_dict(), run_dir / RUN_CONFIG_FILE)
@@ -304,10 +309,5 @@ def train(
         global_step=int(trainer.global_step),
         seconds=seconds,
         stopped_early=stopper.requested is not None,
+        threads=threads,
     )
-
-
-def set_threads(threads: int | None) -> None:
-    """Limit torch's intra-op threads (None leaves torch's default)."""
-    if threads:
-        torch.set_num_threads(threads)
