@@ -49,7 +49,9 @@ def build_command(
     sources: Annotated[
         list[str],
         typer.Argument(
-            help="Sketch files (.npz, .ndjson, .bin), folders of them, or doodles[:N[:SEED]]."
+            help="Sketch files (.npz, .ndjson, .bin), folders of them, doodles[:N[:SEED]] "
+            "(synthetic) or quickdraw-sample (2,000 real QuickDraw drawings that ship with "
+            "sketchssl)."
         ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="The store folder to write.")],

@@ -181,10 +181,13 @@ def expand_sources(sources: Iterable[str | os.PathLike[str]]) -> list[str]:
         StoreError: a source does not exist or a directory holds no sketch files.
     """
     from sketchssl.data.io import SUPPORTED_SUFFIXES
+    from sketchssl.data.quickdraw_sample import SAMPLE_SOURCE, sample_path
 
     expanded: set[str] = set()
     for source in sources:
         text = os.fspath(source)
+        if text == SAMPLE_SOURCE and not Path(text).exists():
+            text = str(sample_path())
         if _parse_doodles(text) is not None and not Path(text).exists():
             expanded.add(text)
             continue
@@ -483,7 +486,9 @@ def build_store(
 
     Args:
         sources: sketch files (``.npz``, ``.ndjson``, ``.bin``; see :mod:`sketchssl.data.io`),
-            folders of them, and ``doodles[:PER_CLASS[:SEED]]`` for the built-in doodles.
+            folders of them, ``doodles[:PER_CLASS[:SEED]]`` for the built-in doodles and
+            ``quickdraw-sample`` for the built-in real QuickDraw drawings
+            (:mod:`sketchssl.data.quickdraw_sample`).
         out: the store folder to create.
         workers: reader processes; None uses one per CPU (at most one per file), 0 or 1 reads
             in this process.
