@@ -8,6 +8,10 @@
   ``zzz1515151/self-supervised_learning_sketch``): rotation by multiples of 90 degrees and a
   separable monotone sine remap of the x and y axes.
 * :func:`rotate` is a free-angle rotation.
+* :func:`drop_strokes` removes whole strokes and :func:`keep_prefix` keeps the first part of the
+  drawing (a partial sketch, as the game shows it before the player is done); with the others
+  they are the stroke-space augmentations of the contrastive methods
+  (:mod:`sketchssl.methods.contrastive`).
 
 Every random function takes an explicit ``numpy.random.Generator`` so a caller decides where the
 randomness comes from; :class:`SketchAugmenter` derives one generator per (seed, epoch, index), so
@@ -26,7 +30,7 @@ from functools import partial
 
 import numpy as np
 
-from sketchssl.data.formats import stroke3_to_absolute, validate_stroke3
+from sketchssl.data.formats import polylines_to_stroke3, stroke3_to_absolute, validate_stroke3
 from sketchssl.errors import ConfigError
 
 __all__ = [
@@ -34,6 +38,8 @@ __all__ = [
     "SketchAugmenter",
     "compose",
     "drop_points",
+    "drop_strokes",
+    "keep_prefix",
     "random_rotate",
     "random_scale",
     "rotate",
@@ -118,6 +124,60 @@ def drop_points(sketch: np.ndarray, rng: np.random.Generator, prob: float = 0.10
             kept_rows.append(np.array(row, dtype=wide))
             previous_pen = pen
     return np.stack(kept_rows).astype(sketch.dtype, copy=False)
+
+
+def drop_strokes(sketch: np.ndarray, rng: np.random.Generator, prob: float = 0.1) -> np.ndarray:
+    """Remove whole strokes, each with probability ``prob``; at least one stroke stays.
+
+    The kept strokes stay where they were in the drawing (their absolute points are unchanged
+    up to the translation stroke-3 does not store): the pen simply moves from the end of one
+    kept stroke to the start of the next. One uniform draw per stroke, in order; if every
+    stroke would go, the one with the smallest draw stays.
+
+    Returns:
+        A float64 stroke-3 copy (fewer rows when strokes were dropped).
+    """
+    sketch = validate_stroke3(sketch)
+    if not 0.0 <= prob <= 1.0:
+        raise ConfigError(f"drop_strokes prob must be in [0, 1], got {prob}")
+    points = stroke3_to_absolute(sketch)  # (N + 1, 3): the origin, then one point per row
+    ends = np.flatnonzero(points[:, 2] == 1)
+    if len(ends) == 0 or ends[-1] != len(points) - 1:
+        ends = np.append(ends, len(points) - 1)  # a last stroke left pen-down
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    draws = rng.random(len(ends))  # (S,)
+    keep = draws >= prob
+    if not keep.any():
+        keep[int(np.argmin(draws))] = True
+    strokes = [
+        points[start : end + 1, 0:2]
+        for start, end, kept in zip(starts, ends, keep, strict=True)
+        if kept
+    ]
+    if sum(len(stroke) for stroke in strokes) < 2:  # a lone single-point stroke: nothing to draw
+        return np.asarray(sketch, dtype=np.float64).copy()
+    return polylines_to_stroke3(strokes)
+
+
+def keep_prefix(
+    sketch: np.ndarray, rng: np.random.Generator, min_fraction: float = 0.6
+) -> np.ndarray:
+    """Keep the first part of the drawing: a partial sketch, as if the player stopped early.
+
+    A fraction ``f ~ U(min_fraction, 1)`` of the rows is kept (at least one, rounded up); the
+    last kept point ends its stroke.
+
+    Returns:
+        A float copy of the first rows (float32, or float64 for float64 input).
+    """
+    sketch = validate_stroke3(sketch)
+    if not 0.0 < min_fraction <= 1.0:
+        raise ConfigError(f"keep_prefix min_fraction must be in (0, 1], got {min_fraction}")
+    fraction = float(rng.uniform(min_fraction, 1.0))
+    count = max(1, math.ceil(fraction * len(sketch)))
+    result = sketch[:count].astype(_float_dtype(sketch), copy=True)
+    result[-1, 2] = 1
+    return result
 
 
 def rotate(sketch: np.ndarray, angle_degrees: float) -> np.ndarray:
@@ -264,17 +324,22 @@ def compose(*transforms: RandomTransform) -> RandomTransform:
 class Augmentation:
     """Which training augmentations to apply; a value of 0 switches one off.
 
-    The order is scale, rotate, drop points (sketch-rnn scales and then drops points).
+    The order is partial sketch, drop strokes, scale, rotate, drop points (sketch-rnn scales
+    and then drops points).
 
     Attributes:
         scale_factor: :func:`random_scale` ``factor`` (sketch-rnn: 0.15).
         drop_prob: :func:`drop_points` ``prob`` (sketch-rnn: 0.10).
         max_rotation_degrees: :func:`random_rotate` range; 0 (off) by default.
+        stroke_drop_prob: :func:`drop_strokes` ``prob``; 0 (off) by default.
+        partial_min_fraction: :func:`keep_prefix` ``min_fraction``; 1 (off) by default.
     """
 
     scale_factor: float = 0.15
     drop_prob: float = 0.10
     max_rotation_degrees: float = 0.0
+    stroke_drop_prob: float = 0.0
+    partial_min_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.scale_factor < 1.0:
@@ -288,10 +353,23 @@ class Augmentation:
                 "augmentation max_rotation_degrees must be in [0, 180], "
                 f"got {self.max_rotation_degrees}"
             )
+        if not 0.0 <= self.stroke_drop_prob < 1.0:
+            raise ConfigError(
+                f"augmentation stroke_drop_prob must be in [0, 1), got {self.stroke_drop_prob}"
+            )
+        if not 0.0 < self.partial_min_fraction <= 1.0:
+            raise ConfigError(
+                "augmentation partial_min_fraction must be in (0, 1], "
+                f"got {self.partial_min_fraction}"
+            )
 
     def transforms(self) -> list[RandomTransform]:
         """The enabled transforms in the order they are applied."""
         chain: list[RandomTransform] = []
+        if self.partial_min_fraction < 1.0:
+            chain.append(partial(keep_prefix, min_fraction=self.partial_min_fraction))
+        if self.stroke_drop_prob > 0:
+            chain.append(partial(drop_strokes, prob=self.stroke_drop_prob))
         if self.scale_factor > 0:
             chain.append(partial(random_scale, factor=self.scale_factor))
         if self.max_rotation_degrees > 0:

@@ -41,6 +41,7 @@ from sketchssl.eval.report import (
     write_report,
 )
 from sketchssl.methods.checkpoint import load_method
+from sketchssl.render.pair_view import views_without_pairs
 from sketchssl.render.patch_view import views_without_patches, with_patch_view
 from sketchssl.render.views import SketchDataset
 from sketchssl.threads import resolve_threads
@@ -110,7 +111,7 @@ def _dataset(
     base = SketchDataset(
         store,
         split=split,
-        views=views_without_patches(tuple(data.get("views", ("sequence",)))),
+        views=views_without_patches(views_without_pairs(tuple(data.get("views", ("sequence",))))),
         max_len=int(data.get("max_len", 250)),
         normalization=data.get("normalization", "std"),
         scale=scale,

@@ -10,6 +10,7 @@ Models and losses here import only torch (never Lightning), so a plain PyTorch l
 
 # importing a method module registers its methods
 from sketchssl.methods import (  # noqa: F401
+    contrastive,
     lmser_pix2seq,
     sketch_a_net,
     sketch_bert,

@@ -246,15 +246,32 @@ class SketchDataset(Dataset):
         index, sketch = self.sketch_at(position)  # (N, 3)
         return self.item_from(index, sketch)
 
-    def item_from(self, index: int, sketch: np.ndarray) -> dict[str, torch.Tensor]:
+    def item_from(
+        self,
+        index: int,
+        sketch: np.ndarray,
+        *,
+        views: Sequence[str] | None = None,
+        annotations: bool = True,
+    ) -> dict[str, torch.Tensor]:
         """The item of store sketch ``index`` whose prepared stroke-3 is ``sketch``.
 
-        For wrappers that need the sketch too (the patch view's dataset): they call
+        For wrappers that need the sketch too (the patch and pair views' datasets): they call
         :meth:`sketch_at` once and build the item from it, so an augmented sketch is drawn once
         per item.
+
+        Args:
+            index: the store index.
+            sketch: the prepared stroke-3.
+            views: build only these of the dataset's views (default: all of them).
+            annotations: add ``index``, ``label`` and the part labels (False for a copy whose
+                points no longer match the stored ones).
         """
-        item: dict[str, torch.Tensor] = {"index": torch.tensor(index, dtype=torch.int64)}
-        if "sequence" in self.views:
+        views = self.views if views is None else tuple(views)
+        item: dict[str, torch.Tensor] = {}
+        if annotations:
+            item["index"] = torch.tensor(index, dtype=torch.int64)
+        if "sequence" in views:
             big = stroke3_to_stroke5(
                 self.normalize(sketch), self.max_len, start_token=self.start_token
             )  # (T, 5)
@@ -264,7 +281,7 @@ class SketchDataset(Dataset):
             item["strokes5"] = torch.from_numpy(big)
             item["mask"] = torch.from_numpy(mask)
             item["length"] = torch.tensor(length, dtype=torch.int64)
-        if "raster" in self.views:
+        if "raster" in views:
             from sketchssl.render.raster import render_strokes
 
             pixels = render_strokes(
@@ -276,7 +293,7 @@ class SketchDataset(Dataset):
             )  # (H, W) uint8, ink = 255
             image = torch.from_numpy(pixels.astype(np.float32) / 255.0)
             item["image"] = image.unsqueeze(0)  # (1, H, W)
-        for view in self.views:
+        for view in views:
             if view in pretext.VIEWS:
                 item.update(
                     pretext.build_view(
@@ -288,9 +305,9 @@ class SketchDataset(Dataset):
                         raster_padding=self.raster_padding,
                     )
                 )
-        if self.with_labels:
+        if annotations and self.with_labels:
             item["label"] = torch.tensor(self.store.label(index), dtype=torch.int64)
-        if self.with_parts:
+        if annotations and self.with_parts:
             item.update(self.part_rows(index, len(sketch)))
         return item
 

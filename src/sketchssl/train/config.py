@@ -23,6 +23,7 @@ from sketchssl.configuration import (
 )
 from sketchssl.data.augment import Augmentation
 from sketchssl.errors import ConfigError
+from sketchssl.render.pair_view import pair_augmentation_from_data
 
 __all__ = [
     "DataConfig",
@@ -72,6 +73,10 @@ class DataConfig:
         augment_rotation_degrees: training split only: rotate by ``U(-r, r)`` degrees; 0 = off.
             Every augmentation is drawn from ``(seed, epoch, sketch)``: new each epoch, the
             same after a resume.
+        pair_partial_min_fraction, pair_stroke_drop_prob, pair_scale, pair_rotation_degrees,
+        pair_drop_prob, pair_crop_zoom, pair_line_width_jitter: the augmentations of each of
+            the two copies the ``pairs`` view makes of a sketch (the contrastive methods), see
+            :class:`sketchssl.render.pair_view.PairAugmentation`.
     """
 
     store: str = ""
@@ -98,10 +103,18 @@ class DataConfig:
     augment_scale: float = 0.0
     augment_drop_prob: float = 0.0
     augment_rotation_degrees: float = 0.0
+    pair_partial_min_fraction: float = 0.8
+    pair_stroke_drop_prob: float = 0.1
+    pair_scale: float = 0.15
+    pair_rotation_degrees: float = 15.0
+    pair_drop_prob: float = 0.1
+    pair_crop_zoom: float = 1.3
+    pair_line_width_jitter: float = 0.4
 
     def __post_init__(self) -> None:
         try:
             self.augmentation()  # the ranges are checked when the config is made
+            pair_augmentation_from_data(dataclasses.asdict(self))
         except ConfigError as error:
             raise ConfigError(f"data: {error}") from None
 

@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from sketchssl.data.augment import SketchAugmenter
 from sketchssl.data.store import SketchStore
+from sketchssl.render.pair_view import views_without_pairs, with_pair_view
 from sketchssl.render.patch_view import views_without_patches, with_patch_view
 from sketchssl.render.views import SketchDataset
 from sketchssl.train.config import DataConfig
@@ -44,7 +45,9 @@ def make_dataset(
 
     A :class:`SketchDataset`, wrapped by :class:`~sketchssl.render.patch_view.PatchViewDataset`
     when ``data.views`` holds ``patches`` (masked at ``data.patch_mask_prob`` unless
-    ``mask_prob`` says otherwise; ``seed`` drives the masks). Its ``scale`` is the global
+    ``mask_prob`` says otherwise; ``seed`` drives the masks), and by
+    :class:`~sketchssl.render.pair_view.PairViewDataset` when they hold ``pairs`` (two augmented
+    copies of every sketch, drawn from ``seed``). Its ``scale`` is the global
     scale factor of the sequence view. The training split (``data.train_split``) is augmented
     as ``data.augment_*`` say, from ``seed``; other splits never are.
     """
@@ -52,7 +55,7 @@ def make_dataset(
     base = SketchDataset(
         store,
         split=split,
-        views=views_without_patches(data.views),
+        views=views_without_patches(views_without_pairs(data.views)),
         max_len=data.max_len,
         normalization=data.normalization,
         scale=scale,
@@ -63,7 +66,10 @@ def make_dataset(
         clamp_limit=data.clamp_limit,
         augment=SketchAugmenter(augmentation, seed=seed) if augmentation else None,
     )
-    return with_patch_view(base, dataclasses.asdict(data), mask_prob=mask_prob, seed=seed)
+    settings = dataclasses.asdict(data)
+    return with_pair_view(
+        with_patch_view(base, settings, mask_prob=mask_prob, seed=seed), settings, seed=seed
+    )
 
 
 class SketchDataModule(pl.LightningDataModule):
