@@ -47,15 +47,27 @@ def _register_commands() -> None:
         bench_cmd,
         data_cmd,
         demo_cmd,
+        embed_cmd,
         eval_cmd,
         heal_cmd,
+        pretrained_cmd,
         render_cmd,
         sample_cmd,
         serve_cmd,
         train_cmd,
     )
 
-    for module in (data_cmd, render_cmd, train_cmd, eval_cmd, sample_cmd, heal_cmd, demo_cmd):
+    for module in (
+        data_cmd,
+        render_cmd,
+        train_cmd,
+        eval_cmd,
+        embed_cmd,
+        pretrained_cmd,
+        sample_cmd,
+        heal_cmd,
+        demo_cmd,
+    ):
         module.register(app)
     serve_cmd.register(app)
     bench_cmd.register(app)
