@@ -19,6 +19,7 @@ with float32 ``torch.mm`` rather than a datasheet number.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -53,15 +54,20 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak(device: str | torch.device = "cpu", size: int = 2048, repeats: int = 5) -> float:
-    """Best float32 matrix-product rate of ``device`` (FLOP/s), measured now.
+def matmul_peak(
+    device: str | torch.device = "cpu",
+    size: int = 2048,
+    repeats: int = 5,
+    dtype: torch.dtype = torch.float32,
+) -> float:
+    """Best matrix-product rate of ``device`` in ``dtype`` (FLOP/s), measured now.
 
     ``2 * size**3`` FLOPs per product, best of ``repeats`` timed products after one warm-up.
     On CUDA, TF32 is used only if the process enabled it (``torch.backends.cuda.matmul``).
     """
     device = torch.device(device)
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
     torch.mm(a, b)  # warm-up
     synchronize(device)
     best = float("inf")
@@ -173,6 +179,8 @@ def measure_speed(
     count_flops: bool = True,
     time_generation: bool = False,
     model: Any | None = None,
+    autocast_dtype: torch.dtype | None = None,
+    distinct_batches: int | None = None,
 ) -> SpeedRow:
     """Throughput of ``config``'s method on ``store``'s train split (untrained by default).
 
@@ -186,6 +194,10 @@ def measure_speed(
         time_generation: also time ``generate`` per decoding step (methods that heal).
         model: measure this model (e.g. trained weights) instead of a fresh one; it is
             trained for ``warmup + steps`` steps in place.
+        autocast_dtype: run the steps under ``torch.autocast`` in this dtype (``torch.bfloat16``
+            for mixed precision on a GPU); None runs in float32.
+        distinct_batches: build only this many batches and cycle through them (large presets:
+            hundreds of 224-px image batches do not fit in memory); None builds one per step.
     """
     if steps < 1 or warmup < 0:
         raise ValueError(f"steps must be >= 1 and warmup >= 0, got {steps} and {warmup}")
@@ -205,20 +217,33 @@ def measure_speed(
         lengths=store.lengths[dataset.indices] if config.data.bucket_by_length else None,
     )
     view_seconds = 0.0
-    batches = []
-    for step in range(warmup + steps):
+    built: list[dict[str, torch.Tensor]] = []
+    timed_builds = 0
+    total = warmup + steps
+    for step in range(total if distinct_batches is None else min(total, distinct_batches)):
         start = time.perf_counter()
         batch = collate(dataset, sampler.batch_at(step))
-        if step >= warmup:
+        if step >= warmup or distinct_batches is not None:
             view_seconds += time.perf_counter() - start
-        batches.append(batch)
+            timed_builds += 1
+        built.append(batch)
+    batches = [built[step % len(built)] for step in range(total)]
+    built_sketches = sum(len(next(iter(batch.values()))) for batch in built[-timed_builds:])
     sketches = sum(len(next(iter(batch.values()))) for batch in batches[warmup:])
-    on_device = [_to(batch, device) for batch in batches]
+    on_device_built = [_to(batch, device) for batch in built]
+    on_device = [on_device_built[step % len(built)] for step in range(total)]
     optimizer = build_optimizer(model.parameters(), config.optim)
+    autocast = (
+        torch.autocast(device.type, dtype=autocast_dtype)
+        if autocast_dtype is not None
+        else contextlib.nullcontext()
+    )
 
     def train_step(batch: dict[str, torch.Tensor]) -> None:
         optimizer.zero_grad(set_to_none=True)
-        model.loss(batch)["loss"].backward()
+        with autocast:
+            loss = model.loss(batch)["loss"]
+        loss.backward()
         optimizer.step()
 
     model.train()
@@ -232,7 +257,7 @@ def measure_speed(
     train_seconds = time.perf_counter() - start
 
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast:
         embedding_dim = int(model.embed(on_device[0]).shape[1])  # (B, D)
         synchronize(device)
         start = time.perf_counter()
@@ -251,7 +276,7 @@ def measure_speed(
         mean_points_per_sketch=float(
             np.mean([points_per_sketch(batch, store) for batch in batches[warmup:]])
         ),
-        view_sketches_per_s=sketches / max(view_seconds, 1e-9),
+        view_sketches_per_s=built_sketches / max(view_seconds, 1e-9),
         train_sketches_per_s=sketches / train_seconds,
         train_seconds_per_step=train_seconds / steps,
         embed_sketches_per_s=sketches / embed_seconds,
@@ -259,16 +284,21 @@ def measure_speed(
         embedding_dim=embedding_dim,
     )
     if count_flops:
+        # FLOPs of one pass over the distinct batches, scaled to the measured steps
+        counted = on_device[warmup:] if distinct_batches is None else on_device_built
+        scale = steps / len(counted)
         model.train()
         with FlopCounterMode(display=False) as counter:
-            for batch in on_device[warmup:]:
-                model.loss(batch)["loss"].backward()
-        row.train_model_flops_per_s = counter.get_total_flops() / train_seconds
+            for batch in counted:
+                with autocast:
+                    loss = model.loss(batch)["loss"]
+                loss.backward()
+        row.train_model_flops_per_s = scale * counter.get_total_flops() / train_seconds
         model.eval()
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            for batch in on_device[warmup:]:
+        with torch.no_grad(), autocast, FlopCounterMode(display=False) as counter:
+            for batch in counted:
                 model.embed(batch)
-        row.embed_model_flops_per_s = counter.get_total_flops() / embed_seconds
+        row.embed_model_flops_per_s = scale * counter.get_total_flops() / embed_seconds
     if time_generation:
         model.eval()
         row.generate_seconds_per_step = _generate_seconds_per_step(model, on_device[-1], device)
