@@ -11,6 +11,7 @@ Models and losses here import only torch (never Lightning), so a plain PyTorch l
 # importing a method module registers its methods
 from sketchssl.methods import (  # noqa: F401
     contrastive,
+    cross_modal,
     lmser_pix2seq,
     sketch_a_net,
     sketch_bert,
