@@ -80,3 +80,14 @@ def test_bad_pair_settings_are_clear() -> None:
         PairAugmentation(crop_zoom=0.5)
     with pytest.raises(ConfigError, match="pairs view augments other views"):
         views_without_pairs(("pairs",))
+
+
+def test_pairs_and_training_masks_are_drawn_anew_every_epoch() -> None:
+    from sketchssl.train.config import DataConfig
+    from sketchssl.train.data import draws_per_epoch
+
+    assert draws_per_epoch(DataConfig(views=("raster", "pairs")))
+    assert draws_per_epoch(DataConfig(views=("sequence", "patches"), patch_mask_prob=0.1))
+    assert not draws_per_epoch(DataConfig(views=("sequence", "patches"), patch_mask_prob=0.0))
+    assert not draws_per_epoch(DataConfig(views=("sequence",)))
+    assert draws_per_epoch(DataConfig(views=("sequence",), augment_scale=0.1))

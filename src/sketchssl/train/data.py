@@ -9,13 +9,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from sketchssl.data.augment import SketchAugmenter
 from sketchssl.data.store import SketchStore
-from sketchssl.render.pair_view import views_without_pairs, with_pair_view
-from sketchssl.render.patch_view import views_without_patches, with_patch_view
+from sketchssl.render.pair_view import PAIR_VIEW, views_without_pairs, with_pair_view
+from sketchssl.render.patch_view import PATCH_VIEW, views_without_patches, with_patch_view
 from sketchssl.render.views import SketchDataset
 from sketchssl.train.config import DataConfig
 from sketchssl.train.sampler import StepSeededBatchSampler
 
-__all__ = ["SketchDataModule", "StepSeededDataLoader", "make_dataset"]
+__all__ = ["SketchDataModule", "StepSeededDataLoader", "draws_per_epoch", "make_dataset"]
 
 
 class StepSeededDataLoader(DataLoader):
@@ -72,6 +72,22 @@ def make_dataset(
     )
 
 
+def draws_per_epoch(data: DataConfig) -> bool:
+    """Whether training items are random draws that should change every epoch.
+
+    True with training augmentation, the ``pairs`` view (two augmented copies a sketch) and
+    the ``patches`` view masked at training time: the batch sampler then tags each position
+    with its epoch (``epoch * N + item``), so every epoch draws anew and a resumed run draws
+    the same as the uninterrupted one. Without the tag, position ``i`` would get the same
+    draw in every epoch.
+    """
+    return (
+        data.augmentation() is not None
+        or PAIR_VIEW in data.views
+        or (PATCH_VIEW in data.views and data.patch_mask_prob > 0)
+    )
+
+
 class SketchDataModule(pl.LightningDataModule):
     """Training batches drawn by :class:`StepSeededBatchSampler`, validation in store order.
 
@@ -122,7 +138,7 @@ class SketchDataModule(pl.LightningDataModule):
                 if self.data.bucket_by_length
                 else None
             ),
-            tag_epochs=self.data.augmentation() is not None,
+            tag_epochs=draws_per_epoch(self.data),
         )
         return self._loader(self.train_dataset, StepSeededDataLoader, batch_sampler=sampler)
 
