@@ -8,9 +8,12 @@ Usage::
 Each argument is ``LABEL=REPORT_DIR[,REPORT_DIR...]`` (one folder per seed, each holding the
 ``metrics.json`` of ``sketchssl eval``). For every label the table gives the training the
 evaluated checkpoint had (optimiser steps done of those planned, the wall-clock cap, the store it
-was trained on: read from the checkpoint itself), then each metric of the ``pretrained`` row and
-of the ``random_init`` row (mean ± sample std over the folders when there are several), and one
-``pixels`` row from the first report that has it. Values in percent.
+was trained on: read from the checkpoint itself), the evaluation-only settings of the report
+(``--set``), then each metric of the ``pretrained`` row and of the ``random_init`` row (mean ±
+sample std over the folders when there are several), and one ``pixels`` row and one
+``point_input`` row (the part probe on the raw per-point input) from the first reports that have
+them. Values in percent; ``n/a`` where a row has no such metric (image encoders have no part
+metrics).
 """
 
 from __future__ import annotations
@@ -65,11 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     metrics = [name for name in args.metrics.split(",") if name]
 
-    header = ["method", "trained on", "steps done / planned (cap)", "runs"]
+    header = ["method", "trained on", "steps done / planned (cap)", "settings", "runs"]
     for name in metrics:
         header += [f"{name} (%)", f"random-init {name} (%)"]
-    lines = ["| " + " | ".join(header) + " |", "|---|---|---|---:|" + "---:|" * (2 * len(metrics))]
-    pixels: dict[str, float] | None = None
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|---|---|---|---|---:|" + "---:|" * (2 * len(metrics)),
+    ]
+    references: dict[str, dict[str, float]] = {}
     for argument in args.runs:
         label, _, folders = argument.partition("=")
         if not folders:
@@ -81,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         steps = ", ".join(str(item["steps"]) for item in trainings)
         first = trainings[0]
         budget = f"{steps} / {first['max_steps']} ({first['max_minutes']} min)"
-        row = [label, first["store"], budget, str(len(documents))]
+        overrides = documents[0]["meta"].get("model_overrides") or {}
+        settings = ", ".join(f"{key}={value}" for key, value in overrides.items()) or "default"
+        row = [label, first["store"], budget, settings, str(len(documents))]
         for name in metrics:
             for model in ("pretrained", "random_init"):
                 values = [
@@ -89,17 +97,23 @@ def main(argv: list[str] | None = None) -> int:
                     for doc in documents
                     if doc["results"].get(model, {}).get(name) is not None
                 ]
-                row.append(cell(values))
+                row.append(cell(values) or "n/a")
         lines.append("| " + " | ".join(row) + " |")
-        if pixels is None:
-            pixels = next(
-                (doc["results"]["pixels"] for doc in documents if "pixels" in doc["results"]),
-                None,
-            )
-    if pixels is not None:
-        row = ["raw pixels (32 px, cosine)", "", "", "1"]
+        for reference in ("pixels", "point_input"):
+            if reference not in references:
+                found = [
+                    doc["results"][reference] for doc in documents if reference in doc["results"]
+                ]
+                if found:
+                    references[reference] = found[0]
+    titles = {
+        "pixels": "raw pixels (32 px, cosine)",
+        "point_input": "raw per-point input (part probe)",
+    }
+    for reference, values in references.items():
+        row = [titles[reference], "", "", "", "1"]
         for name in metrics:
-            row += [cell([pixels[name]] if pixels.get(name) is not None else []), ""]
+            row += [cell([values[name]]) if values.get(name) is not None else "n/a", ""]
         lines.append("| " + " | ".join(row) + " |")
     print("\n".join(lines))
     return 0
