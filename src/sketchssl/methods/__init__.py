@@ -18,6 +18,7 @@ from sketchssl.methods import (  # noqa: F401
     sketch_rnn,
     sketchgloc,
     sp_gra2seq,
+    supervised,
     transform_prediction,
 )
 from sketchssl.methods.base import SketchMethod
