@@ -45,6 +45,7 @@ def _root(
 def _register_commands() -> None:
     from sketchssl.cli import (
         bench_cmd,
+        classify_cmd,
         data_cmd,
         demo_cmd,
         embed_cmd,
@@ -63,6 +64,7 @@ def _register_commands() -> None:
         train_cmd,
         eval_cmd,
         embed_cmd,
+        classify_cmd,
         pretrained_cmd,
         sample_cmd,
         heal_cmd,

@@ -30,7 +30,13 @@ from torch import nn
 from sketchssl.eval.knn import class_ranks
 from sketchssl.eval.neighbors import as_embeddings, as_labels, check_labelled
 
-__all__ = ["LinearProbe", "ProbeConfig", "fit_linear_probe", "linear_probe_evaluate"]
+__all__ = [
+    "LinearProbe",
+    "ProbeConfig",
+    "fit_linear_probe",
+    "linear_probe_evaluate",
+    "select_and_fit_probe",
+]
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,37 @@ def _accuracies(
     return {"top1": float((ranks < 1).double().mean()), "top5": float((ranks < 5).double().mean())}
 
 
+def select_and_fit_probe(
+    train: torch.Tensor,
+    train_labels: torch.Tensor,
+    num_classes: int,
+    *,
+    config: ProbeConfig | None = None,
+    seed: int = 0,
+) -> tuple[LinearProbe, float, float]:
+    """Steps 3 and 4 of the module docstring on train embeddings ``(N, D)`` only.
+
+    Returns:
+        The probe refitted on all of ``train`` with the chosen weight decay, that decay, and
+        its top-1 accuracy on the held-out slice.
+    """
+    config = config or ProbeConfig()
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(train.shape[0], generator=generator).to(train.device)
+    holdout_size = min(train.shape[0] - 1, max(1, round(config.holdout_fraction * train.shape[0])))
+    holdout, fit = order[:holdout_size], order[holdout_size:]
+    best_decay, best_accuracy = config.weight_decays[0], -1.0
+    for decay in sorted(config.weight_decays, reverse=True):  # strongest first: ties keep it
+        probe = fit_linear_probe(
+            train[fit], train_labels[fit], num_classes, decay, config.max_iterations
+        )
+        accuracy = _accuracies(probe, train[holdout], train_labels[holdout])["top1"]
+        if accuracy > best_accuracy:
+            best_decay, best_accuracy = decay, accuracy
+    probe = fit_linear_probe(train, train_labels, num_classes, best_decay, config.max_iterations)
+    return probe, best_decay, best_accuracy
+
+
 def linear_probe_evaluate(
     train_embeddings: torch.Tensor | np.ndarray,
     train_labels: torch.Tensor | np.ndarray,
@@ -184,21 +221,9 @@ def linear_probe_evaluate(
     if num_classes is None:
         num_classes = int(max(train_labels.max(), test_labels.max())) + 1
 
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(train.shape[0], generator=generator).to(train.device)
-    holdout_size = min(train.shape[0] - 1, max(1, round(config.holdout_fraction * train.shape[0])))
-    holdout, fit = order[:holdout_size], order[holdout_size:]
-
-    best_decay, best_accuracy = None, -1.0
-    for decay in sorted(config.weight_decays, reverse=True):  # strongest first: ties keep it
-        probe = fit_linear_probe(
-            train[fit], train_labels[fit], num_classes, decay, config.max_iterations
-        )
-        accuracy = _accuracies(probe, train[holdout], train_labels[holdout])["top1"]
-        if accuracy > best_accuracy:
-            best_decay, best_accuracy = decay, accuracy
-
-    probe = fit_linear_probe(train, train_labels, num_classes, best_decay, config.max_iterations)
+    probe, best_decay, best_accuracy = select_and_fit_probe(
+        train, train_labels, num_classes, config=config, seed=seed
+    )
     test_accuracy = _accuracies(probe, test, test_labels)
     return {
         "linear_top1": test_accuracy["top1"],

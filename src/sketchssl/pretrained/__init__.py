@@ -26,7 +26,16 @@ import torch
 
 from sketchssl.errors import ConfigError, SketchFileError
 
-__all__ = ["card", "export_encoder", "list_models", "load", "load_model", "model_entry"]
+__all__ = [
+    "card",
+    "export_encoder",
+    "has_head",
+    "list_models",
+    "load",
+    "load_head",
+    "load_model",
+    "model_entry",
+]
 
 _INDEX = "models.json"
 
@@ -193,3 +202,38 @@ def export_encoder(
     with atomic_write(index_path, "w", encoding="utf-8") as handle:
         handle.write(json.dumps(index, indent=2) + "\n")
     return path
+
+
+def has_head(name: str) -> bool:
+    """Whether ``name`` is a shipped encoder that ships a linear class head too."""
+    return name in _index() and bool(_index()[name].get("head"))
+
+
+def load_head(name: str):  # noqa: ANN201 - a sketchssl.eval.classify.LinearHead
+    """The linear class head shipped with encoder ``name`` (its classes: its model card's data).
+
+    Raises:
+        SketchFileError: the head file differs from the index's hash.
+    """
+    from sketchssl.eval.classify import load_head as read_head
+
+    entry = model_entry(name)
+    path = _folder() / entry["head"]["file"]
+    if _sha256(path) != entry["head"]["sha256"]:
+        raise SketchFileError(path, "sha256 differs from models.json; reinstall sketchssl")
+    return read_head(path)[0]
+
+
+def add_head(
+    name: str, head_file: str | os.PathLike[str], folder: str | os.PathLike[str] | None = None
+) -> None:
+    """Record a linear head file (``sketchssl classify --fit``) beside shipped encoder ``name``."""
+    from sketchssl.atomic import atomic_write
+
+    folder = Path(folder) if folder is not None else _folder()
+    index_path = folder / _INDEX
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    head = Path(head_file)
+    index[name]["head"] = {"file": head.name, "sha256": _sha256(head)}
+    with atomic_write(index_path, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(index, indent=2) + "\n")
