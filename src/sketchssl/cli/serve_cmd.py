@@ -24,16 +24,50 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def resolve_defaults(checkpoint: str | None, gallery: Path | None, say) -> tuple[str, Path | None]:  # noqa: ANN001
+    """Fill in what was not named: the shipped encoder, and the built-in sample as its gallery."""
+    import tempfile
+
+    from sketchssl import pretrained
+    from sketchssl.errors import ConfigError
+
+    shipped = pretrained.list_models()
+    if checkpoint is None:
+        if not shipped:
+            raise ConfigError(
+                "no --checkpoint and no shipped encoder in this installation: train one "
+                "(sketchssl train ...) and pass --checkpoint RUN/checkpoints/last.ckpt"
+            )
+        checkpoint = pretrained.default_model()
+        say(f"using the shipped encoder {checkpoint!r} (sketchssl pretrained {checkpoint})")
+    if gallery is None and checkpoint in shipped:
+        from sketchssl.data.build import build_store
+        from sketchssl.data.quickdraw_sample import SAMPLE_SOURCE
+
+        gallery = Path(tempfile.mkdtemp(prefix="sketchssl-serve-")) / "quickdraw_sample.store"
+        build_store([SAMPLE_SOURCE], gallery, workers=1, progress=False)
+        say("gallery: the built-in sample of 2,000 real QuickDraw drawings (20 categories)")
+    return checkpoint, gallery
+
+
 def register(app: typer.Typer) -> None:
     """Add ``serve`` to ``app``."""
 
-    @app.command("serve", no_args_is_help=True)
+    @app.command("serve")
     def serve_command(
-        checkpoint: Path = typer.Option(
-            ..., "--checkpoint", "-c", help="Encoder *.ckpt (sketch_bert completes drawings)."
+        checkpoint: str = typer.Option(
+            None,
+            "--checkpoint",
+            "-c",
+            help="Encoder *.ckpt (sketch_bert completes drawings) or a shipped encoder's name; "
+            "default: the shipped image encoder.",
         ),
         gallery: Path = typer.Option(
-            None, "--gallery", "-g", help="SketchStore whose train split is the gallery."
+            None,
+            "--gallery",
+            "-g",
+            help="SketchStore whose train split is the gallery; default with a shipped encoder: "
+            "the built-in real QuickDraw sample.",
         ),
         heal_checkpoint: Path = typer.Option(
             None, "--heal-checkpoint", help="A generative *.ckpt (sketch_rnn, ...) for healing."
@@ -67,6 +101,7 @@ def register(app: typer.Typer) -> None:
             ) from None
         import sketchssl.methods  # noqa: F401  (registers the methods)
 
+        checkpoint, gallery = resolve_defaults(checkpoint, gallery, typer.echo)
         limits = ServerLimits(max_body_bytes=max_body, rate=rate, burst=burst)
         service = ModelService.from_paths(
             checkpoint,

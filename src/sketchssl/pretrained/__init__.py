@@ -28,6 +28,7 @@ from sketchssl.errors import ConfigError, SketchFileError
 
 __all__ = [
     "card",
+    "default_model",
     "export_encoder",
     "has_head",
     "list_models",
@@ -237,3 +238,14 @@ def add_head(
     index[name]["head"] = {"file": head.name, "sha256": _sha256(head)}
     with atomic_write(index_path, "w", encoding="utf-8") as handle:
         handle.write(json.dumps(index, indent=2) + "\n")
+
+
+def default_model() -> str:
+    """The shipped encoder the commands use when none is named (the index's ``default``)."""
+    index = _index()
+    defaults = [name for name, entry in index.items() if entry.get("default")]
+    if defaults:
+        return defaults[0]
+    if not index:
+        raise ConfigError("no shipped encoders in this installation")
+    return sorted(index)[0]

@@ -36,7 +36,6 @@ from sketchssl.eval.healing import SketchCodec, corrupt_inputs, generate_sketche
 from sketchssl.eval.knn import KNNConfig, knn_class_scores
 from sketchssl.eval.neighbors import top_k_neighbors
 from sketchssl.eval.representation import is_label_classifier
-from sketchssl.methods.checkpoint import load_method
 from sketchssl.methods.masking import draw_gestalt_masks
 from sketchssl.render.patch_view import PATCH_VIEW, masked_slots, patch_config_from_data
 from sketchssl.render.patches import make_mask_table
@@ -97,11 +96,18 @@ def reference_store(path: Path, run_config: dict[str, Any], gallery: SketchStore
 
 
 def load_checkpoint(path: str | Path, gallery: SketchStore | None = None) -> LoadedCheckpoint:
-    """Load a checkpoint and its preprocessing (the reference store's train-split scale)."""
+    """Load a checkpoint (or a shipped encoder by name) and its preprocessing.
+
+    The offset scale of ``std`` normalisation is the one a shipped encoder carries, else the
+    reference store's train-split scale.
+    """
+    from sketchssl.pretrained import load_model
+
+    method, run_config = load_model(path)
     path = Path(path)
-    method, run_config = load_method(path)
     store = reference_store(path, run_config, gallery)
-    template = dataset_for(store, dict(run_config.get("data", {})), "train")
+    data = dict(run_config.get("data", {}))
+    template = dataset_for(store, data, "train", scale=data.get("scale"))
     return LoadedCheckpoint(path, method, run_config, DrawingViews(template), store)
 
 
