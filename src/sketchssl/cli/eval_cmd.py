@@ -93,6 +93,7 @@ def register(app: typer.Typer) -> None:
                 parts=parts,
                 linear_probe=probe,
                 threads=threads,
+                progress=True,
             )
         )
         typer.echo(print_results(results))

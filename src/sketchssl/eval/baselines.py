@@ -78,6 +78,7 @@ def embed_dataset(
     model: EmbeddingModel,
     dataloader: Iterable[Mapping[str, Any]],
     device: torch.device | str = "cpu",
+    progress: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Embed every batch of ``dataloader`` with ``model.embed`` (eval mode, no gradients).
 
@@ -91,6 +92,7 @@ def embed_dataset(
         model: any module with ``embed(batch) -> (B, D)``.
         dataloader: iterable of batch dicts.
         device: where the model runs; batches are moved there.
+        progress: a label for a progress bar over the batches (None: no bar).
 
     Returns:
         ``(embeddings, labels)``: float32 ``(N, D)`` and int64 ``(N,)`` on the CPU
@@ -101,8 +103,13 @@ def embed_dataset(
     model.train(False)
     embeddings, labels, indices = [], [], []
     try:
+        from tqdm import tqdm
+
+        batches = tqdm(
+            dataloader, desc=progress, unit="batch", leave=False, disable=progress is None
+        )
         with torch.no_grad():
-            for batch in dataloader:
+            for batch in batches:
                 batch = _to_device(batch, device)
                 embedded = model.embed(batch)  # (B, D)
                 if embedded.ndim != 2:

@@ -78,6 +78,7 @@ class RepresentationEval:
         parts: run the part-segmentation probe when the store has part labels.
         linear_probe: run the linear probe (the slowest part of the protocol on big galleries).
         threads: torch threads, ``auto`` or a number (:func:`sketchssl.threads.choose_threads`).
+        progress: show progress bars while embedding.
     """
 
     checkpoint: Path
@@ -94,6 +95,7 @@ class RepresentationEval:
     parts: bool = True
     linear_probe: bool = True
     threads: int | str = "auto"
+    progress: bool = False
     num_workers: int = 0
     command: str = field(
         default_factory=lambda: shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
@@ -276,8 +278,13 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
 
     def evaluate_model(model: torch.nn.Module) -> tuple[dict[str, float], torch.Tensor]:
         model.to(device)
-        train_x, train_y = embed_dataset(model, loader(gallery), device)
-        test_x, test_y = embed_dataset(model, loader(queries), device)
+        bar = options.progress
+        train_x, train_y = embed_dataset(
+            model, loader(gallery), device, progress="embedding the gallery" if bar else None
+        )
+        test_x, test_y = embed_dataset(
+            model, loader(queries), device, progress="embedding the queries" if bar else None
+        )
         metrics: dict[str, float] = {}
         if len(store.class_names) > 1:
             metrics.update(
