@@ -108,7 +108,12 @@ class LatentDecoderMethod(SketchMethod):
         return self.name or type(self).__name__
 
     def sample_latent(self, mu: Tensor, log_variance: Tensor) -> Tensor:
-        """``z = mu + exp(log_variance / 2) * eps`` with ``eps`` from :attr:`generator`."""
+        """``z = mu + exp(log_variance / 2) * eps`` with ``eps`` from :attr:`generator`.
+
+        Inside :meth:`latent_use` the means themselves are returned (no noise).
+        """
+        if getattr(self, "_means_only", False):
+            return mu
         device = self.generator.device if self.generator is not None else mu.device
         noise = torch.randn(mu.shape, generator=self.generator, device=device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * log_variance) * noise.to(mu.device)
@@ -153,6 +158,53 @@ class LatentDecoderMethod(SketchMethod):
             pen_temperature=config.pen_temperature,
             generator=self.generator,
         )
+
+    @torch.no_grad()
+    def latent_use(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """How much the decoder reads its code (logged at every validation).
+
+        The reconstruction loss (nats per real point, eval mode, the decoder given the true
+        strokes) with each sketch's own mean code, with another sketch's code (the batch's codes
+        rolled by one) and with a zero code.
+
+        Returns:
+            ``latent_gap`` (others' codes minus own, about 0 when the decoder ignores ``z``),
+            ``latent_zero_gap`` (zero code minus own), ``code_spread`` (the mean standard
+            deviation of the codes across the batch: codes that barely differ carry little)
+            and ``own_code_loss``. Needs a batch of at least two sketches.
+        """
+        captured: dict[str, Any] = {}
+        original = self.reconstruction_terms
+
+        def capture(rows: Tensor, longest: int, z: Tensor, normaliser: int | float) -> Any:
+            captured.update(rows=rows, longest=longest, z=z)
+            return original(rows, longest, z, normaliser)
+
+        was_training = self.training
+        self.eval()
+        self._means_only = True
+        self.reconstruction_terms = capture  # type: ignore[method-assign]
+        try:
+            self.loss(batch)
+        finally:
+            del self.reconstruction_terms
+            self._means_only = False
+            self.train(was_training)
+        rows, longest, z = captured["rows"], captured["longest"], captured["z"]
+        if z.shape[0] < 2:
+            raise SketchFormatError("latent_use needs a batch of at least two sketches")
+        points = float((rows[:, 1:, 4] < 0.5).sum().clamp(min=1))  # real rows after S0
+
+        def per_point(codes: Tensor) -> Tensor:
+            return sum(original(rows, longest, codes, normaliser=points))
+
+        own = per_point(z)
+        return {
+            "own_code_loss": own,
+            "latent_gap": per_point(z.roll(1, dims=0)) - own,
+            "latent_zero_gap": per_point(torch.zeros_like(z)) - own,
+            "code_spread": z.std(dim=0).mean(),
+        }
 
     def reconstruction_terms(
         self, rows: Tensor, longest: int, z: Tensor, normaliser: int | float

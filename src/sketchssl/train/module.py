@@ -152,6 +152,10 @@ class MethodModule(pl.LightningModule):
         self._add_sample_seeds(batch, _VALIDATION_OFFSET)
         parts = self.method.loss(batch)
         batch_size = int(next(iter(batch.values())).shape[0])
+        if hasattr(self.method, "latent_use") and batch_size > 1:
+            # does the decoder read its code? (sketchssl.methods.latent_decoder.latent_use)
+            self._seed_step(_VALIDATION_OFFSET + batch_idx)
+            parts = {**parts, **self.method.latent_use(batch)}
         for name, value in parts.items():
             self.log(
                 f"val/{name}",
