@@ -3,6 +3,8 @@ doodles, and healing through the evaluation machinery."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -287,3 +289,15 @@ def test_healing_evaluation_runs_with_it(doodle_store):
         assert row["sketches"] == 5 and 0.0 <= row["ret_g2o_acc@1"] <= 1.0
         assert row["ret_chance@1"] == pytest.approx(1 / 5)
     assert meta["input"] == "sequence"
+
+
+def test_the_code_reaches_the_initial_state_at_the_reference_scale():
+    from sketchssl.methods.registry import build_method
+
+    torch.manual_seed(0)
+    model = build_method(
+        "sketchgloc", {"latent_size": 48, "decoder_size": 64, "encoder_size": 16, "num_mixtures": 2}
+    )
+    weight = model.decoder.initial_state_layer.weight
+    # variance scaling for tanh: std sqrt(5 / (3 * 48)) = 0.186 (sketch-rnn's 0.001 elsewhere)
+    assert abs(float(weight.std()) - math.sqrt(5 / 144)) < 0.02

@@ -422,6 +422,10 @@ class SketchGloc(LatentDecoderMethod):
             recurrent_dropout=config.recurrent_dropout,
             hyper_size=config.hyper_size,
             hyper_embedding_size=config.hyper_embedding_size,
+            # the reference initialises the z -> initial state layer for tanh (variance scaling,
+            # factor 5 / 3): the code reaches the decoder's state from the first step, where
+            # sketch-rnn's std of 0.001 leaves it to the input path at first
+            initial_state_std=math.sqrt(5.0 / (3.0 * config.latent_size)),
         )
         self.generator: torch.Generator | None = None
 

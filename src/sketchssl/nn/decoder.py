@@ -64,6 +64,7 @@ class MixtureDecoder(nn.Module):
         hyper_size: int = 256,
         hyper_embedding_size: int = 32,
         limits: MixtureLimits | None = None,
+        initial_state_std: float = 0.001,
     ) -> None:
         super().__init__()
         if latent_size < 0 or hidden_size < 1 or num_mixtures < 1:
@@ -87,8 +88,9 @@ class MixtureDecoder(nn.Module):
         )
         self.head = nn.Linear(hidden_size, mixture_output_size(num_mixtures))
         if self.initial_state_layer is not None:
-            # magenta super_linear(init_w='gaussian', weight_start=0.001), zero bias
-            nn.init.normal_(self.initial_state_layer.weight, std=0.001)
+            # magenta super_linear(init_w='gaussian', weight_start=0.001), zero bias; SketchGloc
+            # starts it larger (initial_state_std)
+            nn.init.normal_(self.initial_state_layer.weight, std=initial_state_std)
             nn.init.zeros_(self.initial_state_layer.bias)
         nn.init.xavier_uniform_(self.head.weight)
         nn.init.zeros_(self.head.bias)
