@@ -20,6 +20,7 @@ with float32 ``torch.mm`` rather than a datasheet number.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -31,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from sketchssl.data.store import SketchStore
 from sketchssl.methods import build_method
+from sketchssl.render.pair_view import PAIR_VIEW, views_without_pairs
 from sketchssl.train.config import RunConfig
 from sketchssl.train.data import make_dataset
 from sketchssl.train.module import build_optimizer
@@ -256,12 +258,22 @@ def measure_speed(
     synchronize(device)
     train_seconds = time.perf_counter() - start
 
+    embed_batches = on_device
+    if PAIR_VIEW in config.data.views:
+        # the contrastive methods train on two copies and embed the plain view
+        plain = dataclasses.replace(config.data, views=views_without_pairs(config.data.views))
+        plain_dataset = make_dataset(plain, store, config.data.train_split)
+        plain_built = [
+            _to(collate(plain_dataset, sampler.batch_at(step)), device)
+            for step in range(len(built))
+        ]
+        embed_batches = [plain_built[step % len(plain_built)] for step in range(total)]
     model.eval()
     with torch.no_grad(), autocast:
-        embedding_dim = int(model.embed(on_device[0]).shape[1])  # (B, D)
+        embedding_dim = int(model.embed(embed_batches[0]).shape[1])  # (B, D)
         synchronize(device)
         start = time.perf_counter()
-        for batch in on_device[warmup:]:
+        for batch in embed_batches[warmup:]:
             model.embed(batch)
         synchronize(device)
         embed_seconds = time.perf_counter() - start
@@ -295,8 +307,11 @@ def measure_speed(
                 loss.backward()
         row.train_model_flops_per_s = scale * counter.get_total_flops() / train_seconds
         model.eval()
+        counted_embeds = (
+            embed_batches[warmup:] if distinct_batches is None else embed_batches[: len(counted)]
+        )
         with torch.no_grad(), autocast, FlopCounterMode(display=False) as counter:
-            for batch in counted:
+            for batch in counted_embeds:
                 model.embed(batch)
         row.embed_model_flops_per_s = scale * counter.get_total_flops() / embed_seconds
     if time_generation:
