@@ -39,7 +39,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval", no_args_is_help=True)
     def eval_command(
-        checkpoint: Path = typer.Argument(..., help="A *.ckpt written by sketchssl train."),
+        checkpoint: str = typer.Argument(
+            ..., help="A *.ckpt written by sketchssl train, or a shipped encoder's name."
+        ),
         data: Path = typer.Option(..., "--data", "-d", help="Labelled SketchStore."),
         out: Path = typer.Option(..., "--out", "-o", help="Report folder."),
         split: str = typer.Option("test", "--split", help="Query split (gallery = train)."),

@@ -40,7 +40,6 @@ from sketchssl.eval.report import (
     format_table,
     write_report,
 )
-from sketchssl.methods.checkpoint import load_method
 from sketchssl.render.pair_view import views_without_pairs
 from sketchssl.render.patch_view import views_without_patches, with_patch_view
 from sketchssl.render.views import SketchDataset
@@ -62,7 +61,7 @@ class RepresentationEval:
     """Options of one ``sketchssl eval`` run.
 
     Attributes:
-        checkpoint: a ``*.ckpt`` from ``sketchssl train``.
+        checkpoint: a ``*.ckpt`` from ``sketchssl train``, or a shipped encoder's name.
         store: the SketchStore to evaluate on (labelled).
         out: the report folder.
         split: query split; the gallery is always ``train``.
@@ -239,7 +238,9 @@ def evaluate_checkpoint(options: RepresentationEval) -> dict[str, dict[str, floa
         threads = resolve_threads(options.threads)
     except ValueError as error:
         raise ConfigError(f"--threads: {error}") from None
-    method, run_config = load_method(
+    from sketchssl.pretrained import load_model
+
+    method, run_config = load_model(
         options.checkpoint, model_overrides=dict(options.model_overrides)
     )
     device = torch.device(options.device)
