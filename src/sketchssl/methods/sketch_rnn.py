@@ -84,6 +84,9 @@ class SketchRNNConfig:
         pen_temperature: temperature of the pen state when sampling; None (default) uses
             the sampling temperature, as the paper does. 1.0 keeps the model's own pen rates
             at a low offset temperature (:func:`~sketchssl.nn.mixture.sample_mixture`).
+        embed_layer: what :meth:`SketchRNN.embed` returns: ``mu`` (the posterior mean, the
+            code the decoder reads) or ``hidden`` (the encoder's last states of both
+            directions, before the code layer). Training does not depend on it.
     """
 
     encoder_size: int = 256
@@ -105,8 +108,13 @@ class SketchRNNConfig:
     temperature: float = 1.0
     variance_exponent: float = 1.0
     pen_temperature: float | None = None
+    embed_layer: str = "mu"
 
     def __post_init__(self) -> None:
+        if self.embed_layer not in ("mu", "hidden"):
+            raise ConfigError(
+                f"config key 'embed_layer' is {self.embed_layer!r}: choose mu or hidden"
+            )
         for key in (
             "encoder_size",
             "decoder_size",
@@ -184,13 +192,17 @@ class SketchRNNEncoder(nn.Module):
         Returns:
             ``mu`` and ``log sigma^2``, each ``(B, Z)``.
         """
+        final = self.final_states(strokes, lengths)  # (B, 2H)
+        return self.mu(final), self.log_variance(final)
+
+    def final_states(self, strokes: Tensor, lengths: Tensor) -> Tensor:
+        """``(B, 2H)``: each direction's state after its last real row, concatenated."""
         forward_out, backward_out = self.directions(strokes, lengths)
         last = (lengths - 1).to(strokes.device)[:, None, None]  # (B, 1, 1)
         index = last.expand(-1, 1, forward_out.shape[2])
-        final = torch.cat(
+        return torch.cat(
             [forward_out.gather(1, index)[:, 0], backward_out.gather(1, index)[:, 0]], dim=1
-        )  # (B, 2H)
-        return self.mu(final), self.log_variance(final)
+        )
 
     def directions(self, strokes: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Outputs of both directions ``(B, T, H)`` each.
@@ -324,8 +336,14 @@ class SketchRNN(LatentDecoderMethod):
         }
 
     def embed(self, batch: dict[str, Tensor]) -> Tensor:
-        """``(B, latent_size)``: the posterior mean ``mu``."""
-        return self.encode(batch)[0]
+        """``mu`` ``(B, latent_size)``, or the encoder's last states (``embed_layer: hidden``).
+
+        The last states are ``(B, 2 * encoder_size)``, both directions concatenated.
+        """
+        if self.config.embed_layer == "mu":
+            return self.encode(batch)[0]
+        strokes, lengths = self.inputs(batch)
+        return self.encoder.final_states(strokes[:, 1 : 1 + int(lengths.max())], lengths)
 
     point_parts_key = "parts"
 

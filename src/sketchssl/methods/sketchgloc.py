@@ -136,6 +136,8 @@ class SketchGlocConfig:
         pen_temperature: temperature of the pen state when sampling; None (default) uses
             the sampling temperature, as the paper does. 1.0 keeps the model's own pen rates
             at a low offset temperature (:func:`~sketchssl.nn.mixture.sample_mixture`).
+        embed_layer: what ``embed`` returns: ``mu`` (the code) or ``hidden`` (the pooled,
+            normalised graph features before the code layers). Training does not depend on it.
     """
 
     encoder_size: int = 512
@@ -157,6 +159,7 @@ class SketchGlocConfig:
     temperature: float = 0.24
     variance_exponent: float = 2.0
     pen_temperature: float | None = None
+    embed_layer: str = "mu"
 
     def __post_init__(self) -> None:
         for key in (
@@ -177,6 +180,10 @@ class SketchGlocConfig:
         check_decoder_settings(self, ("encoder_cell", "decoder_cell"))
         if not self.perturb_scale >= 0:
             raise ConfigError(f"config key 'perturb_scale' must be >= 0, got {self.perturb_scale}")
+        if self.embed_layer not in ("mu", "hidden"):
+            raise ConfigError(
+                f"config key 'embed_layer' is {self.embed_layer!r}: choose mu or hidden"
+            )
 
 
 # ---------------------------------------------------------------------------------- sequences
@@ -368,11 +375,15 @@ class SketchGlocEncoder(nn.Module):
         Returns:
             ``mu`` and ``log sigma^2``, each ``(B, Z)``.
         """
+        hidden = self.hidden(pieces, graphs)
+        return self.mu(hidden), self.log_variance(hidden)
+
+    def hidden(self, pieces: StrokePieces, graphs: Tensor) -> Tensor:
+        """``(B, 2H)``: the normalised graph-pooled stroke features, before the code layers."""
         embedded = self.strokes(pieces.points, pieces.lengths)  # (N, 2H)
         slots, _ = to_slots(embedded, pieces, graphs.shape[-1])  # (B, S, 2H), zero when empty
         pooled = self.graph(slots, graphs).sum(dim=1)  # (B, 2H)
-        hidden = torch.tanh(self.norm(pooled))
-        return self.mu(hidden), self.log_variance(hidden)
+        return torch.tanh(self.norm(pooled))
 
 
 # ---------------------------------------------------------------------------------- the method
@@ -488,8 +499,14 @@ class SketchGloc(LatentDecoderMethod):
         }
 
     def embed(self, batch: dict[str, Tensor]) -> Tensor:
-        """``(B, latent_size)``: ``mu`` of the sketches as given (no disturbance)."""
-        return self.encode(batch, perturb=False)[0]
+        """``mu`` ``(B, latent_size)`` of the sketches as given, or the encoder's features.
+
+        With ``embed_layer: hidden``: the features before the code layers ``(B, 2H)``; the
+        sketches are not disturbed either way.
+        """
+        if self.config.embed_layer == "mu":
+            return self.encode(batch, perturb=False)[0]
+        return self.encoder.hidden(*self.stroke_graphs(batch, perturb=False))
 
     point_parts_key = "parts"
 
