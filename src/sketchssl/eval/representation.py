@@ -40,9 +40,9 @@ from sketchssl.eval.report import (
     format_table,
     write_report,
 )
-from sketchssl.render.pair_view import views_without_pairs
-from sketchssl.render.patch_view import views_without_patches, with_patch_view
+from sketchssl.render.patch_view import with_patch_view
 from sketchssl.render.views import SketchDataset
+from sketchssl.render.wrapper_views import plain_views
 from sketchssl.threads import resolve_threads
 
 __all__ = [
@@ -112,7 +112,7 @@ def _dataset(
     base = SketchDataset(
         store,
         split=split,
-        views=views_without_patches(views_without_pairs(tuple(data.get("views", ("sequence",))))),
+        views=plain_views(tuple(data.get("views", ("sequence",)))),
         max_len=int(data.get("max_len", 250)),
         normalization=data.get("normalization", "std"),
         scale=scale,

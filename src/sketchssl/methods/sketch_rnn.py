@@ -288,9 +288,20 @@ class SketchRNN(LatentDecoderMethod):
         """
         return decoder_targets(batch, self.method_name)
 
+    def encoder_inputs(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """What the encoder reads: ``strokes5`` (with ``S0``) and point counts.
+
+        Or the corrupted copy ``input_strokes5`` / ``input_mask`` when a training batch carries
+        one (:mod:`sketchssl.render.corruption_view`); the decoder still draws ``strokes5``.
+        """
+        if "input_strokes5" in batch:
+            copy = {"strokes5": batch["input_strokes5"], "mask": batch["input_mask"]}
+            return decoder_targets(copy, self.method_name)
+        return self.inputs(batch)
+
     def encode(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """``mu`` and ``log sigma^2`` ``(B, Z)`` of a batch."""
-        strokes, lengths = self.inputs(batch)
+        strokes, lengths = self.encoder_inputs(batch)
         longest = int(lengths.max())
         return self.encoder(strokes[:, 1 : 1 + longest], lengths)
 
@@ -310,7 +321,7 @@ class SketchRNN(LatentDecoderMethod):
         strokes, lengths = self.inputs(batch)
         batch_size, padded = strokes.shape[0], strokes.shape[1] - 1  # Nmax
         longest = int(lengths.max())
-        mu, log_variance = self.encoder(strokes[:, 1 : 1 + longest], lengths)
+        mu, log_variance = self.encode(batch)
         z = self.sample_latent(mu, log_variance)
         offset_loss, pen_loss = self.reconstruction_terms(
             strokes, longest, z, normaliser=batch_size * padded

@@ -452,6 +452,8 @@ class SketchGloc(LatentDecoderMethod):
 
     def stroke_graphs(self, batch: dict[str, Tensor], perturb: bool) -> tuple[StrokePieces, Tensor]:
         """The (disturbed when ``perturb``) strokes of a batch and their ``(B, 9, S, S)`` graphs."""
+        if "input_strokes5" in batch:  # a corrupted copy to encode (corruption_view)
+            batch = {"strokes5": batch["input_strokes5"], "mask": batch["input_mask"]}
         strokes, mask = self.inputs(batch)
         positions, pen_up, valid = stroke5_positions(strokes, mask, start_token=True)
         if perturb and self.config.perturb_scale > 0:

@@ -19,9 +19,9 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from sketchssl.data.store import SketchStore
-from sketchssl.render.pair_view import views_without_pairs
-from sketchssl.render.patch_view import PatchViewDataset, views_without_patches, with_patch_view
+from sketchssl.render.patch_view import PatchViewDataset, with_patch_view
 from sketchssl.render.views import SketchDataset
+from sketchssl.render.wrapper_views import plain_views
 
 __all__ = ["InMemorySketches", "DrawingViews", "dataset_for"]
 
@@ -53,7 +53,7 @@ def dataset_for(
     base = SketchDataset(
         store,
         split=split,
-        views=views_without_patches(views_without_pairs(tuple(data.get("views", ("sequence",))))),
+        views=plain_views(tuple(data.get("views", ("sequence",)))),
         max_len=int(data.get("max_len", 250)),
         normalization=data.get("normalization", "std"),
         scale=scale,

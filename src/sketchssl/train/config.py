@@ -77,6 +77,9 @@ class DataConfig:
         pair_drop_prob, pair_crop_zoom, pair_line_width_jitter: the augmentations of each of
             the two copies the ``pairs`` view makes of a sketch (the contrastive methods), see
             :class:`sketchssl.render.pair_view.PairAugmentation`.
+        sequence_mask_prob: with the ``corrupted_sequence`` view, the probability of each patch
+            square being masked in the copy the encoder of a sequence healer reads
+            (:mod:`sketchssl.render.corruption_view`).
     """
 
     store: str = ""
@@ -110,6 +113,7 @@ class DataConfig:
     pair_drop_prob: float = 0.1
     pair_crop_zoom: float = 1.3
     pair_line_width_jitter: float = 0.4
+    sequence_mask_prob: float = 0.0
 
     def __post_init__(self) -> None:
         try:

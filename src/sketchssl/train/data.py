@@ -9,9 +9,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from sketchssl.data.augment import SketchAugmenter
 from sketchssl.data.store import SketchStore
-from sketchssl.render.pair_view import PAIR_VIEW, views_without_pairs, with_pair_view
-from sketchssl.render.patch_view import PATCH_VIEW, views_without_patches, with_patch_view
+from sketchssl.render.corruption_view import CORRUPTION_VIEW, with_corruption_view
+from sketchssl.render.pair_view import PAIR_VIEW, with_pair_view
+from sketchssl.render.patch_view import PATCH_VIEW, with_patch_view
 from sketchssl.render.views import SketchDataset
+from sketchssl.render.wrapper_views import plain_views
 from sketchssl.train.config import DataConfig
 from sketchssl.train.sampler import StepSeededBatchSampler
 
@@ -55,7 +57,7 @@ def make_dataset(
     base = SketchDataset(
         store,
         split=split,
-        views=views_without_patches(views_without_pairs(data.views)),
+        views=plain_views(data.views),
         max_len=data.max_len,
         normalization=data.normalization,
         scale=scale,
@@ -67,6 +69,8 @@ def make_dataset(
         augment=SketchAugmenter(augmentation, seed=seed) if augmentation else None,
     )
     settings = dataclasses.asdict(data)
+    if CORRUPTION_VIEW in data.views:
+        return with_corruption_view(base, settings, seed=seed)
     return with_pair_view(
         with_patch_view(base, settings, mask_prob=mask_prob, seed=seed), settings, seed=seed
     )
@@ -85,6 +89,7 @@ def draws_per_epoch(data: DataConfig) -> bool:
         data.augmentation() is not None
         or PAIR_VIEW in data.views
         or (PATCH_VIEW in data.views and data.patch_mask_prob > 0)
+        or (CORRUPTION_VIEW in data.views and data.sequence_mask_prob > 0)
     )
 
 
