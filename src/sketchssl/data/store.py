@@ -335,6 +335,16 @@ class SketchStore:
             )
         if "parts" in self._arrays:
             self._validate_parts(class_names)
+        duplicates = self.manifest.get("duplicates", {"dropped": 0})
+        if not (
+            isinstance(duplicates, dict)
+            and isinstance(duplicates.get("dropped"), int)
+            and not isinstance(duplicates.get("dropped"), bool)
+            and duplicates["dropped"] >= 0
+        ):
+            raise StoreError(
+                f"{manifest_path}: 'duplicates' must be {{\"dropped\": COUNT}}; {_REBUILD}"
+            )
         splits = self._arrays["splits"]
         counts = np.bincount(splits, minlength=len(SPLIT_NAMES)) if count else np.zeros(3, int)
         if len(counts) > len(SPLIT_NAMES):

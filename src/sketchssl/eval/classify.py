@@ -26,6 +26,7 @@ import torch
 from sketchssl.atomic import atomic_write
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError, SketchFileError
+from sketchssl.methods.checkpoint import read_torch_file
 
 __all__ = ["LinearHead", "classify", "fit_head", "load_head", "save_head", "write_predictions"]
 
@@ -112,10 +113,7 @@ def load_head(path: str | os.PathLike[str]) -> tuple[LinearHead, str]:
     Raises:
         SketchFileError: not a head file (or a damaged one).
     """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001
-        raise SketchFileError(path, f"not a readable head file ({error})") from None
+    state = read_torch_file(path, "head file")
     if not isinstance(state, dict) or state.get("format") != HEAD_FORMAT:
         raise SketchFileError(
             path, "not a sketchssl linear head (sketchssl classify --fit writes one)"

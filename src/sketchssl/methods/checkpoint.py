@@ -77,6 +77,36 @@ def _check_archive(path: Path) -> None:
         )
 
 
+def read_torch_file(
+    path: str | os.PathLike[str], what: str = "checkpoint", map_location: Any = "cpu"
+) -> Any:
+    """Load any file ``torch.save`` wrote (a checkpoint, a weight file, a head) safely.
+
+    ``weights_only=True`` and the archive check of :func:`_check_archive`; ``what`` names the
+    kind of file in the messages.
+
+    Raises:
+        SketchFileError: missing, truncated or not a torch file.
+        UnsafeFileError: it holds pickled objects beyond tensors and plain containers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SketchFileError(path, f"{what} not found")
+    _check_archive(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UnsafeFileError(
+            path,
+            f"refused: the {what} holds pickled objects that weights_only loading does not "
+            f"allow ({str(error).splitlines()[0][:200]}). Only load files you trust.",
+        ) from None
+    except _CORRUPT_FILE_ERRORS as error:
+        raise SketchFileError(
+            path, f"not a readable {what} (truncated or corrupted?): {error}"
+        ) from None
+
+
 def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
     """Load a checkpoint safely (``weights_only=True``) with clear errors.
 
@@ -84,22 +114,7 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
         SketchFileError: missing, truncated or not a torch checkpoint.
         UnsafeFileError: it holds pickled objects beyond tensors and plain containers.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SketchFileError(path, "checkpoint not found")
-    _check_archive(path)
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise UnsafeFileError(
-            path,
-            "refused: the checkpoint holds pickled objects that weights_only loading does not "
-            f"allow ({str(error).splitlines()[0][:200]}). Only load checkpoints you trust.",
-        ) from None
-    except _CORRUPT_FILE_ERRORS as error:
-        raise SketchFileError(
-            path, f"not a readable checkpoint (truncated or corrupted?): {error}"
-        ) from None
+    checkpoint = read_torch_file(path, "checkpoint", map_location)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise SketchFileError(path, "not a sketchssl / Lightning checkpoint (no state_dict)")
     return checkpoint

@@ -112,6 +112,7 @@ def load_model(
 
         return load_method(text, model_overrides=model_overrides)
     import sketchssl.methods  # noqa: F401  (registers the methods)
+    from sketchssl.methods.checkpoint import read_torch_file
     from sketchssl.methods.registry import build_method
 
     entry = model_entry(text)
@@ -128,10 +129,7 @@ def load_model(
     if model_overrides:
         run_config["model"] = {**run_config.get("model", {}), **model_overrides}
     method = build_method(entry["method"], run_config.get("model", {}))
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file gets one clear message
-        raise SketchFileError(path, f"not a readable weight file ({error})") from None
+    state = read_torch_file(path, "weight file")
     state = {
         key: value.float() if value.is_floating_point() else value for key, value in state.items()
     }
