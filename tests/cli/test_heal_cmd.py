@@ -159,3 +159,40 @@ def test_heal_refusals(trained, tmp_path):
     table = save_mask_table(tmp_path / "short.npy", np.zeros((1, 20)))
     with pytest.raises(SketchFormatError, match="mask table"):
         invoke(app, "heal", rnn, "--data", store, "--mask-table", table, "-o", tmp_path / "h.png")
+
+
+def test_heal_names_classes_the_healer_never_saw(trained, tmp_path):
+    """The doodle-trained healer heals real QuickDraw drawings, and says it never saw them."""
+    app, store, rnn, _ = trained
+    from sketchssl.methods.checkpoint import training_classes
+
+    assert training_classes(rnn) == _store_classes(store)  # recorded at training time
+    real = tmp_path / "real.store"
+    build_store(["quickdraw-sample"], real, workers=1, progress=False)
+    output = invoke(
+        app, "heal", rnn, "--data", real, "--report", tmp_path / "r", "--limit", 3, "--max-len", 10
+    )
+    assert "20 of the 20 classes healed here were never in this healer's training data" in output
+    notes = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert "unseen: airplane" in json.dumps(notes)
+    # a healer on its own classes: no note
+    output = invoke(
+        app, "heal", rnn, "--data", store, "--report", tmp_path / "s", "--limit", 3, "--max-len", 10
+    )
+    assert "never in this healer's training data" not in output
+
+
+def test_heal_refuses_a_full_mask_and_an_empty_split(trained, tmp_path):
+    app, store, rnn, _ = trained
+    with pytest.raises(ConfigError, match=r"must be in \[0, 1\)"):
+        invoke(app, "heal", rnn, "--data", store, "--mask", 1.0, "-o", tmp_path / "h.png")
+    empty = tmp_path / "no_test.store"
+    build_store(["doodles:3"], empty, workers=1, progress=False, split_ratios=(0.5, 0.5, 0.0))
+    with pytest.raises(ConfigError, match="holds no sketches"):
+        invoke(app, "heal", rnn, "--data", empty, "-o", tmp_path / "h.png")
+
+
+def _store_classes(path):
+    from sketchssl.data.store import SketchStore
+
+    return SketchStore.open(path).classes_in("train")

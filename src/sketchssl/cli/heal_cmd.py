@@ -20,6 +20,23 @@ SEQUENCE_NOTE = (
 )
 
 
+def unseen_class_note(trained: list[str] | None, evaluated: list[str]) -> str:
+    """A line naming the evaluated classes the healer never saw in training ('' when none).
+
+    ``trained`` None (an old checkpoint whose training store is gone) says so instead.
+    """
+    if trained is None:
+        return "note: the classes this healer was trained on are not recorded in its checkpoint"
+    unseen = [name for name in evaluated if name not in set(trained)]
+    if not unseen:
+        return ""
+    shown = ", ".join(unseen[:10]) + (f" and {len(unseen) - 10} more" if len(unseen) > 10 else "")
+    return (
+        f"note: {len(unseen)} of the {len(evaluated)} classes healed here were never in this "
+        f"healer's training data (unseen: {shown}); it heals them all the same"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add ``heal`` to ``app``."""
 
@@ -66,18 +83,31 @@ def register(app: typer.Typer) -> None:
             evaluate_healing,
             write_healing_report,
         )
-        from sketchssl.methods.checkpoint import load_method
+        from sketchssl.methods.checkpoint import load_method, training_classes
         from sketchssl.render.patches import load_mask_table
 
         if out is None and report is None:
             raise ConfigError("nothing to do: pass -o FIGURE and / or --report DIR")
-        if not 0.0 <= mask <= 1.0:
-            raise ConfigError(f"--mask {mask} must be in [0, 1]")
+        if not 0.0 <= mask < 1.0:
+            raise ConfigError(
+                f"--mask {mask} must be in [0, 1): the share of patches erased (1 would erase all)"
+            )
         method, run_config = load_method(checkpoint)
         if not can_draw(method):
-            raise ConfigError(f"{checkpoint} is a {method.name!r} checkpoint, which cannot draw")
+            raise ConfigError(
+                f"{checkpoint} is a {method.name!r} checkpoint, which cannot draw: heal needs a "
+                "drawing method (sketch_rnn, sp_gra2seq, sketchgloc, lmser_pix2seq)"
+            )
         set_pen_temperature(method, pen_temperature)
         store = SketchStore.open(data)
+        if len(store.split_indices(split)) == 0:
+            raise ConfigError(
+                f"split {split!r} of {data} holds no sketches; choose a --split that does "
+                f"(sketchssl data info {data} shows the counts)"
+            )
+        class_note = unseen_class_note(training_classes(checkpoint), store.classes_in(split))
+        if class_note:
+            typer.echo(class_note)
         table = load_mask_table(mask_table) if mask_table is not None else None
         if getattr(method, "healing_input", "sequence") == "sequence":
             typer.echo(SEQUENCE_NOTE.format(name=method.name))
@@ -113,7 +143,8 @@ def register(app: typer.Typer) -> None:
                 limit=limit,
                 seed=seed,
                 notes=[f"checkpoint {checkpoint}", f"judge {judge or 'none: Rec not computed'}"]
-                + ([f"mask table {mask_table}"] if mask_table else [f"mask table seed {seed}"]),
+                + ([f"mask table {mask_table}"] if mask_table else [f"mask table seed {seed}"])
+                + ([class_note] if class_note else []),
             )
             results, meta = evaluate_healing(
                 method,

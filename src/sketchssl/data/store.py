@@ -539,6 +539,12 @@ class SketchStore:
             )
         return np.flatnonzero(self._array("splits") == SPLIT_CODES[name]).astype(np.int64)
 
+    def classes_in(self, split: str) -> list[str]:
+        """Names of the classes with at least one labelled sketch in ``split`` (store order)."""
+        labels = self._array("labels")[self.split_indices(split)]
+        present = np.unique(labels[labels >= 0])
+        return [self.manifest["class_names"][int(label)] for label in present]
+
     def stroke_counts(self) -> np.ndarray:
         """``(N,)`` int64 strokes of each sketch (:func:`~sketchssl.data.formats.count_strokes`)."""
         offsets = np.asarray(self._array("offsets"))

@@ -163,3 +163,28 @@ def load_method(
         )
     method.eval()
     return method, run_config
+
+
+def training_classes(path: str | os.PathLike[str]) -> list[str] | None:
+    """The class names a checkpoint's training split held; None when that cannot be known.
+
+    Read from the checkpoint (``sketchssl train`` records them); for checkpoints written before
+    it did, from the training store named in its config when that store is still there.
+    """
+    meta = read_checkpoint(path).get("sketchssl")
+    if not isinstance(meta, dict):
+        return None
+    recorded = meta.get("train_classes")
+    if isinstance(recorded, list) and all(isinstance(name, str) for name in recorded):
+        return list(recorded)
+    data = meta.get("config", {}).get("data", {}) if isinstance(meta.get("config"), dict) else {}
+    store_path = data.get("store") if isinstance(data, dict) else None
+    if not store_path or not Path(store_path).is_dir():
+        return None
+    from sketchssl.data.store import SketchStore
+    from sketchssl.errors import StoreError
+
+    try:
+        return SketchStore.open(store_path).classes_in(data.get("train_split", "train"))
+    except (StoreError, OSError):
+        return None

@@ -90,6 +90,9 @@ class MethodModule(pl.LightningModule):
         seed: the run's seed.
         run_config: the resolved run configuration as a plain dict; stored in every checkpoint
             under ``"sketchssl"`` with the method name, so a checkpoint describes itself.
+        train_classes: the class names of the training split (labels are not read by
+            self-supervised methods; the names say which classes a model has seen, e.g. for
+            ``sketchssl heal`` to flag the classes a healer never saw).
     """
 
     def __init__(
@@ -99,8 +102,10 @@ class MethodModule(pl.LightningModule):
         max_steps: int,
         seed: int,
         run_config: dict[str, Any],
+        train_classes: list[str] | None = None,
     ) -> None:
         super().__init__()
+        self.train_classes = list(train_classes) if train_classes is not None else None
         self.method = method
         self.optim = optim
         self.max_steps = max_steps
@@ -184,6 +189,8 @@ class MethodModule(pl.LightningModule):
             "config": self.run_config,
             "lr_scale": self.lr_scale,
         }
+        if self.train_classes is not None:
+            checkpoint["sketchssl"]["train_classes"] = self.train_classes
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         meta = checkpoint.get("sketchssl")

@@ -133,6 +133,13 @@ def resolve_config(
     return load_run_config(method, preset, extra)
 
 
+def _train_classes(config: RunConfig) -> list[str]:
+    """The class names present in the training split (recorded in every checkpoint)."""
+    from sketchssl.data.store import SketchStore
+
+    return SketchStore.open(config.data.store).classes_in(config.data.train_split)
+
+
 def _fill_from_store(config: RunConfig) -> None:
     """Settings a method takes from the data: the class count of classifiers, patch geometry."""
     from sketchssl.data.store import SketchStore
@@ -233,7 +240,12 @@ def train(
     if init is not None and not resume:
         print(_initialise_from(method, Path(init)))
     module = MethodModule(
-        method, config.optim, trainer_config.max_steps, trainer_config.seed, config.to_dict()
+        method,
+        config.optim,
+        trainer_config.max_steps,
+        trainer_config.seed,
+        config.to_dict(),
+        train_classes=_train_classes(config),
     )
 
     stopper = GracefulStop()
