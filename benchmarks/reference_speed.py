@@ -204,11 +204,11 @@ def rnn_speed(store: SketchStore, repo: Path, steps: int, warmup: int) -> dict:
     longest_in_data = int(store.lengths[store.split_indices("train")].max())
     settings = dict(
         enc_rnn_size=model.encoder_size,
-        dec_rnn_size=model.decoder_size,
+        dec_rnn_size=model.decoder.size,
         z_size=model.latent_size,
-        num_mixture=model.num_mixtures,
+        num_mixture=model.decoder.num_mixtures,
         dec_model="lstm",
-        r_dropout=model.recurrent_dropout,
+        r_dropout=model.decoder.recurrent_dropout,
         max_seq_len=longest_in_data,
     )
     reference = SketchRNN(hparams(**settings)).train()

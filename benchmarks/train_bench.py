@@ -18,7 +18,8 @@ as ``sketchssl train`` prepares them (same preprocessing, same length-bucketed s
   the time per step. ``--checkpoint`` loads trained weights first: an untrained decoder ends its
   sketches after a few points, so sampling speed is only meaningful with trained weights.
   Sampling runs at temperature 0.24; ``--pen-temperature`` samples the pen state at its own
-  temperature (default: the checkpoint's ``pen_temperature``), which decides when sketches end.
+  temperature (default: the checkpoint's ``decoder.pen_temperature``), which decides when
+  sketches end.
 
 The measurements are :mod:`sketchssl.bench.speed` (the speed suite of ``sketchssl bench``); this
 script runs them for one method's presets, prints a table and writes JSON.
@@ -90,7 +91,9 @@ def bench_preset(
         "view_seconds_per_step": view_per_step,
         "view_share": view_per_step / (view_per_step + row["train_seconds_per_step"]),
         "weights": str(checkpoint) if checkpoint is not None else "untrained",
-        "pen_temperature": getattr(getattr(model, "config", None), "pen_temperature", None),
+        "pen_temperature": getattr(
+            getattr(getattr(model, "config", None), "decoder", None), "pen_temperature", None
+        ),
         "sampling": sampling,
     }
 

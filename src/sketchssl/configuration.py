@@ -5,6 +5,16 @@ so nothing changes the working folder); the merged plain dicts are then checked 
 against the config dataclasses here. A misspelled key is a :class:`ConfigError` that names the
 key and suggests the closest valid one, and a value of the wrong type names the key and the
 expected type.
+
+A field whose type is itself a dataclass is a nested section (``model.decoder.size=512`` on the
+command line, ``decoder:`` with its own keys under ``model:`` in YAML), checked the same way and
+named by its full dotted key in messages. Keys given in a mapping override the field's default
+instance key by key, so a method's own decoder defaults survive a partial ``decoder:`` section.
+
+A config class may list keys that moved in a ``moved_keys`` class attribute
+(``{"decoder_size": ("decoder.size",)}``): such a key given by a user is a :class:`ConfigError`
+naming its new place, and :func:`upgrade_moved_keys` rewrites a saved config (a checkpoint's,
+a run folder's) into today's layout.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ __all__ = [
     "deep_merge",
     "load_yaml",
     "parse_overrides",
+    "upgrade_moved_keys",
 ]
 
 ConfigT = TypeVar("ConfigT")
@@ -39,9 +50,21 @@ def close_match(word: str, choices: Sequence[str]) -> str:
 
 
 def coerce_value(value: Any, annotation: Any, key: str) -> Any:
-    """Check ``value`` against a dataclass field type; YAML lists become tuples, 3.0 becomes 3."""
+    """Check ``value`` against a dataclass field type; YAML lists become tuples, 3.0 becomes 3.
+
+    A dataclass type takes an instance of it as it is, or a mapping of its keys (built from the
+    class defaults with :func:`dataclass_from_mapping`, ``key`` the section of its messages).
+    """
     if isinstance(annotation, str):  # postponed annotations are resolved by the caller
         raise TypeError(f"unresolved annotation {annotation!r} for {key}")
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):
+            return value
+        if isinstance(value, Mapping):
+            return dataclass_from_mapping(annotation, value, key)
+        raise ConfigError(
+            f"config key {key!r} is a section: give its keys ({key}.KEY=VALUE), got {value!r}"
+        )
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(annotation)
@@ -96,17 +119,27 @@ def coerce_value(value: Any, annotation: Any, key: str) -> Any:
 
 
 def dataclass_from_mapping(
-    config_class: type[ConfigT], values: Mapping[str, Any] | None, section: str = ""
+    config_class: type[ConfigT],
+    values: Mapping[str, Any] | None,
+    section: str = "",
+    *,
+    base: ConfigT | None = None,
 ) -> ConfigT:
     """Build ``config_class`` from its defaults with ``values`` merged over them.
+
+    Nested dataclass fields take a mapping of their own keys, merged over the field's default
+    (its ``default_factory``), recursively; an instance of the field's class is taken as it is.
 
     Args:
         config_class: a dataclass type.
         values: ``{field: value}``; unknown fields are errors.
         section: prefix for messages, such as ``"trainer"`` (keys print as ``trainer.max_steps``).
+        base: an instance to start from instead of the class defaults.
 
     Raises:
-        ConfigError: unknown key (with the closest valid key) or a value of the wrong type.
+        ConfigError: unknown key (with the closest valid key, or the new place of a key listed
+            in the class's ``moved_keys``) or a value of the wrong type, named by its full
+            dotted key.
     """
     hints = typing.get_type_hints(config_class)
     fields = {field.name: field for field in dataclasses.fields(config_class) if field.init}
@@ -119,17 +152,105 @@ def dataclass_from_mapping(
     arguments = {}
     for key, value in (values or {}).items():
         if key not in fields:
+            moved = getattr(config_class, "moved_keys", {}).get(key)
+            if moved:
+                places = " and ".join(f"'{prefix}{place}'" for place in moved)
+                nested_yaml = "VALUE"
+                for part in reversed(f"{prefix}{moved[0]}".split(".")):
+                    nested_yaml = f"{{{part}: {nested_yaml}}}"
+                writes = " and ".join(f"{prefix}{place}=VALUE" for place in moved)
+                raise ConfigError(
+                    f"config key '{prefix}{key}' moved to {places}: write {writes} (YAML: "
+                    f"{nested_yaml}); checkpoints saved with the old key still load"
+                )
             raise ConfigError(
                 f"unknown config key '{prefix}{key}'.{close_match(key, list(fields))} "
                 f"Valid keys of {section or config_class.__name__}: {', '.join(fields)}"
             )
-        arguments[key] = coerce_value(value, hints[key], f"{prefix}{key}")
+        nested = _dataclass_type(hints[key])
+        if nested is not None and isinstance(value, Mapping):
+            start = getattr(base, key) if base is not None else _field_default(fields[key])
+            arguments[key] = dataclass_from_mapping(
+                nested,
+                value,
+                f"{prefix}{key}",
+                base=start if isinstance(start, nested) else None,
+            )
+        else:
+            arguments[key] = coerce_value(value, hints[key], f"{prefix}{key}")
     try:
+        if base is not None:
+            return dataclasses.replace(base, **arguments)  # type: ignore[type-var]
         return config_class(**arguments)
     except ConfigError:
         raise
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{section or config_class.__name__}: {error}") from None
+
+
+def _dataclass_type(annotation: Any) -> type | None:
+    """The dataclass a field holds (``X`` or ``X | None``), else None."""
+    options = (
+        typing.get_args(annotation)
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        else (annotation,)
+    )
+    classes = [
+        option
+        for option in options
+        if isinstance(option, type) and dataclasses.is_dataclass(option)
+    ]
+    return classes[0] if len(classes) == 1 else None
+
+
+def _field_default(field: dataclasses.Field[Any]) -> Any:
+    """A field's default value (its factory called), or None when it has none."""
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    return None
+
+
+def upgrade_moved_keys(config_class: type, values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A saved config section rewritten into ``config_class``'s layout (a new dict).
+
+    Each key listed in the class's ``moved_keys`` (``{"decoder_size": ("decoder.size",)}``) is
+    removed and its value set at every new dotted place, unless the section sets that place
+    itself. Other keys, and values that are not mappings, are left for
+    :func:`dataclass_from_mapping` to check.
+
+    Examples:
+        >>> from dataclasses import dataclass, field
+        >>> @dataclass
+        ... class Inner:
+        ...     size: int = 1
+        >>> @dataclass
+        ... class Outer:
+        ...     inner: Inner = field(default_factory=Inner)
+        ...     moved_keys = {"inner_size": ("inner.size",)}
+        >>> upgrade_moved_keys(Outer, {"inner_size": 3})
+        {'inner': {'size': 3}}
+    """
+    if not isinstance(values, Mapping):
+        return values  # type: ignore[return-value]  # the builder names the fault
+    moved: Mapping[str, tuple[str, ...]] = getattr(config_class, "moved_keys", {})
+    upgraded = {key: value for key, value in values.items() if key not in moved}
+    for key, places in moved.items():
+        if key not in values:
+            continue
+        for place in places:
+            *parents, leaf = place.split(".")
+            target = upgraded
+            for parent in parents:
+                child = target.get(parent, {})
+                if not isinstance(child, Mapping):
+                    break
+                target[parent] = child = dict(child)
+                target = child
+            else:
+                target.setdefault(leaf, values[key])
+    return upgraded
 
 
 #: A config file larger than this is refused unread (the shipped presets are about 2 KB).

@@ -31,9 +31,9 @@ COMMON = [
 ]
 RNN = [
     "model.encoder_size=16",
-    "model.decoder_size=32",
+    "model.decoder.size=32",
     "model.latent_size=8",
-    "model.num_mixtures=3",
+    "model.decoder.num_mixtures=3",
     "model.max_length=30",
     "data.max_len=64",
 ]

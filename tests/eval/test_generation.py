@@ -21,6 +21,7 @@ from sketchssl.eval.generation import (
     slerp,
 )
 from sketchssl.methods import build_method
+from sketchssl.methods.latent_decoder import MixtureDecoderConfig
 from sketchssl.methods.sketch_rnn import SketchRNN, SketchRNNConfig
 
 RUN = {"method": "sketch_rnn", "data": {"normalization": "std", "start_token": True, "max_len": 80}}
@@ -38,10 +39,9 @@ def model():
     torch.manual_seed(1)
     config = SketchRNNConfig(
         encoder_size=8,
-        decoder_size=16,
         latent_size=4,
-        num_mixtures=2,
-        recurrent_dropout=0.0,
+        encoder_recurrent_dropout=0.0,
+        decoder=MixtureDecoderConfig(size=16, num_mixtures=2, recurrent_dropout=0.0),
         max_length=12,
     )
     return SketchRNN(config).eval()
@@ -92,7 +92,11 @@ def test_healing_rows_and_figure(model, store, tmp_path):
 
 def test_only_generative_methods_draw():
     assert can_draw(
-        SketchRNN(SketchRNNConfig(encoder_size=4, decoder_size=4, latent_size=2, num_mixtures=1))
+        SketchRNN(
+            SketchRNNConfig(
+                encoder_size=4, latent_size=2, decoder=MixtureDecoderConfig(size=4, num_mixtures=1)
+            )
+        )
     )
     judge = build_method(
         "sketch_a_net",

@@ -23,6 +23,7 @@ from sketchssl.eval.healing import (
     retrieval_accuracy,
     write_healing_report,
 )
+from sketchssl.methods.latent_decoder import MixtureDecoderConfig
 from sketchssl.methods.sketch_rnn import SketchRNN, SketchRNNConfig
 from sketchssl.render.views import SketchDataset
 
@@ -143,10 +144,9 @@ def small_rnn() -> SketchRNN:
     torch.manual_seed(0)
     config = SketchRNNConfig(
         encoder_size=8,
-        decoder_size=16,
         latent_size=4,
-        num_mixtures=2,
-        recurrent_dropout=0.0,
+        encoder_recurrent_dropout=0.0,
+        decoder=MixtureDecoderConfig(size=16, num_mixtures=2, recurrent_dropout=0.0),
         max_length=20,
     )
     return SketchRNN(config).eval()

@@ -99,7 +99,7 @@ def test_point_input_features_position_offset_pen() -> None:
         ),
         (
             "sketch_rnn",
-            {"encoder_size": 8, "decoder_size": 16, "latent_size": 4, "num_mixtures": 2},
+            {"encoder_size": 8, "decoder": {"size": 16, "num_mixtures": 2}, "latent_size": 4},
             "parts",
         ),
         (

@@ -31,8 +31,7 @@ def _batch(generator: torch.Generator) -> dict[str, torch.Tensor]:
                 "image_size": 16,
                 "conv_channels": [4, 8],
                 "latent_size": 8,
-                "decoder_size": 16,
-                "num_mixtures": 2,
+                "decoder": {"size": 16, "num_mixtures": 2},
             },
         ),
         (
@@ -73,8 +72,7 @@ def test_vectorization_draws_from_pictures_and_rasterization_has_point_features(
             "image_size": 16,
             "conv_channels": [4, 8],
             "latent_size": 8,
-            "decoder_size": 16,
-            "num_mixtures": 2,
+            "decoder": {"size": 16, "num_mixtures": 2},
         },
     ).eval()
     assert vector.generate(batch, max_len=5).shape == (4, 5, 5)

@@ -7,10 +7,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from sketchssl.configuration import dataclass_from_mapping
 from sketchssl.data.formats import stroke3_to_stroke5
 from sketchssl.errors import ConfigError, SketchFormatError
 from sketchssl.eval.generation import can_draw
-from sketchssl.methods.latent_decoder import LatentDecoderMethod, decoder_targets
+from sketchssl.methods.cross_modal import VectorizationConfig
+from sketchssl.methods.latent_decoder import (
+    LatentDecoderMethod,
+    MixtureDecoderConfig,
+    decoder_targets,
+)
 from sketchssl.methods.lmser_pix2seq import LmserPix2seq, LmserPix2seqConfig
 from sketchssl.methods.sketch_rnn import SketchRNN, SketchRNNConfig
 from sketchssl.methods.sketchgloc import SketchGloc, SketchGlocConfig
@@ -31,13 +37,18 @@ def sequence_batch(point_counts: list[int], max_len: int) -> dict[str, torch.Ten
     return {"strokes5": torch.from_numpy(np.stack(rows)), "mask": torch.from_numpy(mask)}
 
 
-def small_rnn(**overrides) -> SketchRNN:
+def small_rnn(**decoder) -> SketchRNN:
+    """A small sketch-rnn; ``decoder`` changes keys of its decoder."""
     torch.manual_seed(0)
-    values = dict(
-        encoder_size=8, decoder_size=12, latent_size=4, num_mixtures=3, recurrent_dropout=0.0
+    settings = dict(size=12, num_mixtures=3, recurrent_dropout=0.0)
+    settings.update(decoder)
+    config = SketchRNNConfig(
+        encoder_size=8,
+        latent_size=4,
+        encoder_recurrent_dropout=0.0,
+        decoder=MixtureDecoderConfig(**settings),
     )
-    values.update(overrides)
-    return SketchRNN(SketchRNNConfig(**values))
+    return SketchRNN(config)
 
 
 def test_the_four_drawing_methods_share_the_base():
@@ -46,22 +57,67 @@ def test_the_four_drawing_methods_share_the_base():
     assert can_draw(small_rnn())
 
 
-@pytest.mark.parametrize(
-    "config_class", [SketchRNNConfig, SPGra2SeqConfig, SketchGlocConfig, LmserPix2seqConfig]
-)
+DRAWING_CONFIGS = [
+    SketchRNNConfig,
+    SPGra2SeqConfig,
+    SketchGlocConfig,
+    LmserPix2seqConfig,
+    VectorizationConfig,
+]
+
+
+@pytest.mark.parametrize("config_class", DRAWING_CONFIGS)
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("decoder_cell", "gru", "'decoder_cell' is 'gru': choose one of lstm"),
-        ("recurrent_dropout", 1.0, r"'recurrent_dropout' must be in \[0, 1\), got 1.0"),
-        ("temperature", 0.0, "'temperature' must be positive, got 0.0"),
-        ("pen_temperature", -1.0, "'pen_temperature' must be positive or null, got -1.0"),
+        ("cell", "gru", "'decoder.cell' is 'gru': choose one of lstm"),
+        ("recurrent_dropout", 1.0, r"'decoder.recurrent_dropout' must be in \[0, 1\), got 1.0"),
+        ("temperature", 0.0, "'decoder.temperature' must be positive, got 0.0"),
+        ("pen_temperature", -1.0, "'decoder.pen_temperature' must be positive or null, got -1.0"),
+        ("size", 0, "'decoder.size' must be at least 1, got 0"),
     ],
 )
 def test_every_drawing_config_checks_the_shared_decoder_keys(config_class, key, value, message):
-    config_class(pen_temperature=0.5)  # a set pen temperature is valid
+    assert isinstance(config_class().decoder, MixtureDecoderConfig)
+    # a set pen temperature is valid
+    dataclass_from_mapping(config_class, {"decoder": {"pen_temperature": 0.5}}, "model")
     with pytest.raises(ConfigError, match=message):
-        config_class(**{key: value})
+        dataclass_from_mapping(config_class, {"decoder": {key: value}}, "model")
+
+
+@pytest.mark.parametrize("config_class", DRAWING_CONFIGS)
+def test_old_flat_decoder_keys_move_into_decoder_and_a_users_flat_key_says_where(config_class):
+    from sketchssl.configuration import upgrade_moved_keys
+
+    old = {
+        "latent_size": 8,
+        "decoder_size": 24,
+        "num_mixtures": 3,
+        "decoder_cell": "layer_norm",
+        "recurrent_dropout": 0.0,
+        "temperature": 0.5,
+        "pen_temperature": 1.0,
+        "variance_exponent": 2.0,
+        "trim_padding": True,
+        "mask_pen_loss_in_eval": False,
+    }
+    config = dataclass_from_mapping(config_class, upgrade_moved_keys(config_class, old), "model")
+    assert config.latent_size == 8
+    assert config.decoder == MixtureDecoderConfig(
+        size=24,
+        num_mixtures=3,
+        cell="layer_norm",
+        recurrent_dropout=0.0,
+        temperature=0.5,
+        pen_temperature=1.0,
+        variance_exponent=2.0,
+        trim_padding=True,
+        mask_pen_loss_in_eval=False,
+    )
+    with pytest.raises(ConfigError, match="'model.decoder_size' moved to 'model.decoder.size'"):
+        dataclass_from_mapping(config_class, {"decoder_size": 24}, "model")
+    with pytest.raises(ConfigError, match="'model.temperature' moved to 'model.decoder.temp"):
+        dataclass_from_mapping(config_class, {"temperature": 0.5}, "model")
 
 
 def test_decoder_targets_counts_points_and_names_the_fault():
@@ -103,6 +159,7 @@ def full_decode_terms(model: SketchRNN, strokes: torch.Tensor, z: torch.Tensor):
 def test_cut_steps_change_nothing_in_eval_and_only_padding_pen_terms_in_training():
     batch = sequence_batch([5, 2], max_len=12)  # padded far beyond the longest sketch
     model = small_rnn(mask_pen_loss_in_eval=True, trim_padding=True)
+    assert model.config.decoder.trim_padding and model.config.decoder.mask_pen_loss_in_eval
     strokes, lengths = decoder_targets(batch, "sketch_rnn")
     z = torch.randn(2, 4, generator=torch.Generator().manual_seed(1))
     normaliser = 2 * 12
@@ -131,3 +188,65 @@ def test_cut_steps_change_nothing_in_eval_and_only_padding_pen_terms_in_training
     dropped = per_step[:, kept:].sum() / normaliser
     assert float(dropped) > 0
     torch.testing.assert_close(pen, ref_pen - dropped)
+
+
+def test_a_checkpoint_saved_with_the_flat_decoder_keys_loads_into_decoder(tmp_path):
+    """Checkpoints before ``model.decoder`` stored flat keys; they load, upgraded."""
+    from sketchssl.cli.eval_cmd import parse_model_settings
+    from sketchssl.methods.checkpoint import load_method
+
+    model = small_rnn(pen_temperature=1.0, trim_padding=True)
+    old_model = {  # the model section as sketch-rnn checkpoints saved it before
+        "encoder_size": 8,
+        "decoder_size": 12,
+        "latent_size": 4,
+        "num_mixtures": 3,
+        "encoder_cell": "lstm",
+        "decoder_cell": "lstm",
+        "recurrent_dropout": 0.05,
+        "hyper_size": 256,
+        "hyper_embedding_size": 32,
+        "kl_weight": 0.5,
+        "max_length": 250,
+        "trim_padding": True,
+        "mask_pen_loss_in_eval": True,
+        "temperature": 1.0,
+        "variance_exponent": 1.0,
+        "pen_temperature": 1.0,
+        "embed_layer": "mu",
+    }
+    path = tmp_path / "old.ckpt"
+    torch.save(
+        {
+            "state_dict": {f"method.{key}": value for key, value in model.state_dict().items()},
+            "sketchssl": {
+                "method": "sketch_rnn",
+                "config": {"method": "sketch_rnn", "model": old_model},
+                "version": "0.0",
+            },
+        },
+        path,
+    )
+    loaded, run_config = load_method(path)
+    assert loaded.config.decoder == MixtureDecoderConfig(
+        size=12, num_mixtures=3, recurrent_dropout=0.05, pen_temperature=1.0, trim_padding=True
+    )
+    # the old key was shared by both cells: the encoder keeps it too
+    assert loaded.config.encoder_recurrent_dropout == 0.05
+    assert loaded.config.encoder_hyper_size == 256
+    assert "decoder_size" not in run_config["model"]
+    assert run_config["model"]["decoder"]["size"] == 12
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+    # eval --set: nested keys change one decoder key and keep the checkpoint's others
+    overrides = parse_model_settings(["model.decoder.temperature=0.4", "model.embed_layer=hidden"])
+    assert overrides == {"decoder": {"temperature": 0.4}, "embed_layer": "hidden"}
+    tempered, tempered_config = load_method(path, model_overrides=overrides)
+    assert tempered.config.decoder.temperature == 0.4 and tempered.config.decoder.size == 12
+    assert tempered.config.embed_layer == "hidden"
+    assert tempered_config["model"]["decoder"]["temperature"] == 0.4
+    with pytest.raises(ConfigError, match="'model.temperature' moved to 'model.decoder.temp"):
+        load_method(path, model_overrides=parse_model_settings(["model.temperature=0.4"]))
+    with pytest.raises(ConfigError, match="write model.KEY=VALUE"):
+        parse_model_settings(["model.decoder.=1"])

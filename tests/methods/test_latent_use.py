@@ -27,9 +27,8 @@ def test_a_decoder_that_memorised_its_codes_shows_a_positive_gap() -> None:
         "sketch_rnn",
         {
             "encoder_size": 16,
-            "decoder_size": 32,
+            "decoder": {"size": 32, "num_mixtures": 2},
             "latent_size": 8,
-            "num_mixtures": 2,
             "kl_weight": 0.0,
         },
     )
@@ -51,7 +50,8 @@ def test_needs_two_sketches() -> None:
     from sketchssl.errors import SketchFormatError
 
     model = build_method(
-        "sketch_rnn", {"encoder_size": 8, "decoder_size": 16, "latent_size": 4, "num_mixtures": 2}
+        "sketch_rnn",
+        {"encoder_size": 8, "decoder": {"size": 16, "num_mixtures": 2}, "latent_size": 4},
     )
     one = {key: value[:1] for key, value in _batch().items()}
     with pytest.raises(SketchFormatError, match="two sketches"):

@@ -50,8 +50,7 @@ def small_config(**overrides) -> LmserPix2seqConfig:
         depth=2,
         feedback_loops=2,
         latent_size=8,
-        decoder_size=32,
-        num_mixtures=3,
+        decoder=dataclasses.replace(LmserPix2seqConfig().decoder, size=32, num_mixtures=3),
         max_length=20,
     )
     values.update(overrides)
@@ -298,7 +297,8 @@ def test_without_a_patch_view_in_the_run_config_the_methods_own_geometry_is_used
     geometry = model.patch_config
     assert (geometry.patch_size, geometry.canvas_scale, geometry.line_width) == (32, 160.0, 4.0)
     assert geometry.border_size == 96 and geometry.max_patches == 20
-    paper = LmserPix2seq(LmserPix2seqConfig(depth=1, decoder_size=4))  # paper image side
+    small_decoder = dataclasses.replace(LmserPix2seqConfig().decoder, size=4)
+    paper = LmserPix2seq(LmserPix2seqConfig(depth=1, decoder=small_decoder))  # paper image side
     assert (paper.patch_config.canvas_scale, paper.patch_config.line_width) == (640.0, 16.0)
     assert paper.patch_config.border_size == 384
 

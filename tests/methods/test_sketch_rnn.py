@@ -10,6 +10,7 @@ import torch
 
 from sketchssl.data.formats import normalize_offsets, stroke3_to_stroke5, stroke5_to_stroke3
 from sketchssl.errors import ConfigError, SketchFormatError
+from sketchssl.methods.latent_decoder import MixtureDecoderConfig
 from sketchssl.methods.registry import build_method
 from sketchssl.methods.sketch_rnn import SketchRNN, SketchRNNConfig, kl_divergence
 from sketchssl.nn.mixture import reconstruction_loss
@@ -25,15 +26,19 @@ def single_thread():
     torch.set_num_threads(threads)
 
 
-def small_config(**overrides) -> SketchRNNConfig:
+def small_config(decoder: dict | None = None, **overrides) -> SketchRNNConfig:
+    """A small sketch-rnn; ``decoder`` changes keys of the small decoder."""
+    settings = dict(
+        size=16, num_mixtures=3, recurrent_dropout=0.0, hyper_size=8, hyper_embedding_size=4
+    )
+    settings.update(decoder or {})
     values = dict(
         encoder_size=12,
-        decoder_size=16,
         latent_size=6,
-        num_mixtures=3,
-        recurrent_dropout=0.0,
-        hyper_size=8,
-        hyper_embedding_size=4,
+        encoder_recurrent_dropout=0.0,
+        encoder_hyper_size=8,
+        encoder_hyper_embedding_size=4,
+        decoder=MixtureDecoderConfig(**settings),
     )
     values.update(overrides)
     return SketchRNNConfig(**values)
@@ -60,11 +65,19 @@ def random_sketch(points: int, seed: int) -> np.ndarray:
 
 
 def test_registered_with_magenta_defaults_and_both_presets_load():
-    model = build_method("sketch_rnn", {"encoder_size": 8, "decoder_size": 8, "latent_size": 4})
+    model = build_method(
+        "sketch_rnn", {"encoder_size": 8, "decoder": {"size": 8}, "latent_size": 4}
+    )
     assert isinstance(model, SketchRNN) and model.name == "sketch_rnn"
+    assert model.config.decoder.num_mixtures == 20  # the keys not given keep their defaults
     defaults = SketchRNNConfig()
-    assert (defaults.encoder_size, defaults.decoder_size, defaults.latent_size) == (256, 512, 128)
-    assert (defaults.num_mixtures, defaults.kl_weight, defaults.kl_weight_start) == (20, 0.5, 0.01)
+    assert (defaults.encoder_size, defaults.decoder.size, defaults.latent_size) == (256, 512, 128)
+    assert (defaults.decoder.num_mixtures, defaults.kl_weight, defaults.kl_weight_start) == (
+        20,
+        0.5,
+        0.01,
+    )
+    assert defaults.decoder == MixtureDecoderConfig()  # magenta's decoder: the shared defaults
     assert (defaults.kl_decay_rate, defaults.kl_tolerance) == (0.99995, 0.2)
     paper = load_run_config("sketch_rnn", "paper")
     assert paper.model == defaults
@@ -73,14 +86,16 @@ def test_registered_with_magenta_defaults_and_both_presets_load():
     assert (paper.optim.lr, paper.optim.decay_rate, paper.optim.min_lr) == (1e-3, 0.9999, 1e-5)
     assert paper.optim.gradient_clip == 1.0
     tiny = load_run_config("sketch_rnn", "tiny")
-    assert tiny.data.start_token and tiny.model.decoder_size < defaults.decoder_size
+    assert tiny.data.start_token and tiny.model.decoder.size < defaults.decoder.size
     # the paper's sampler tempers the pen with the offsets; the tiny preset keeps the pen at 1
-    assert defaults.pen_temperature is None and paper.model.pen_temperature is None
-    assert tiny.model.pen_temperature == 1.0
-    with pytest.raises(ConfigError, match="decoder_cell"):
-        SketchRNNConfig(decoder_cell="gru")
-    with pytest.raises(ConfigError, match="recurrent_dropout"):
-        SketchRNNConfig(recurrent_dropout=1.0)
+    assert defaults.decoder.pen_temperature is None and paper.model.decoder.pen_temperature is None
+    assert tiny.model.decoder.pen_temperature == 1.0
+    with pytest.raises(ConfigError, match="encoder_cell"):
+        SketchRNNConfig(encoder_cell="gru")
+    with pytest.raises(ConfigError, match="encoder_recurrent_dropout"):
+        SketchRNNConfig(encoder_recurrent_dropout=1.0)
+    with pytest.raises(ConfigError, match="decoder.cell"):
+        SketchRNNConfig(decoder=MixtureDecoderConfig(cell="gru"))
 
 
 def test_kl_weight_schedule_is_sketch_rnn_trains():
@@ -169,7 +184,7 @@ def test_batches_without_the_start_token_are_refused():
 
 def test_generate_stops_each_sketch_at_its_end_token():
     torch.manual_seed(2)
-    model = SketchRNN(small_config(decoder_cell="hyper")).eval()
+    model = SketchRNN(small_config({"cell": "hyper"})).eval()
     with torch.no_grad():
         model.decoder.head.bias[4] = 1.5  # p3 likely: sketches end early and at different steps
     model.generator = torch.Generator().manual_seed(3)
@@ -198,7 +213,7 @@ def test_overfits_a_few_real_sheep(shared_data):
     scale = float(np.std(np.concatenate([s[:, :2] for s in train]).astype(np.float64)))
     sketches = [normalize_offsets(train[index], scale) for index in shortest]
     batch = make_batch(sketches, max(len(s) for s in sketches) + 5)
-    model = SketchRNN(small_config(encoder_size=32, decoder_size=64, num_mixtures=5))
+    model = SketchRNN(small_config({"size": 64, "num_mixtures": 5}, encoder_size=32))
     before = model.eval().loss(batch)["recon"].item()
     optimizer = torch.optim.Adam(model.train().parameters(), lr=5e-3)
     for _ in range(30):
@@ -222,9 +237,13 @@ def test_overfits_a_few_real_sheep(shared_data):
 def test_pen_temperature_is_optional_and_positive(config_path):
     import importlib
 
+    from sketchssl.configuration import dataclass_from_mapping
+
     module_name, class_name = config_path.split(":")
     config_class = getattr(importlib.import_module(module_name), class_name)
-    assert config_class().pen_temperature is None  # the paper: the pen follows the temperature
-    assert config_class(pen_temperature=1.0).pen_temperature == 1.0
+    # the paper: the pen follows the temperature
+    assert config_class().decoder.pen_temperature is None
+    given = dataclass_from_mapping(config_class, {"decoder": {"pen_temperature": 1.0}}, "model")
+    assert given.decoder.pen_temperature == 1.0
     with pytest.raises(ConfigError, match="pen_temperature"):
-        config_class(pen_temperature=0.0)
+        dataclass_from_mapping(config_class, {"decoder": {"pen_temperature": 0.0}}, "model")

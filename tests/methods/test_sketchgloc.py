@@ -14,6 +14,7 @@ from sketchssl.data.formats import stroke3_to_stroke5, stroke5_to_stroke3
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError, SketchFormatError
 from sketchssl.eval.healing import HealingEval, evaluate_healing
+from sketchssl.methods.latent_decoder import MixtureDecoderConfig
 from sketchssl.methods.registry import build_method
 from sketchssl.methods.sketchgloc import (
     SketchGloc,
@@ -38,16 +39,26 @@ def single_thread():
     torch.set_num_threads(threads)
 
 
-def small_config(**overrides) -> SketchGlocConfig:
-    values = dict(
-        encoder_size=8,
-        decoder_size=16,
-        latent_size=6,
+def small_config(decoder: dict | None = None, **overrides) -> SketchGlocConfig:
+    """A small SketchGloc; ``decoder`` changes keys of the small decoder."""
+    settings = dict(
+        size=16,
         num_mixtures=3,
-        decoder_cell="lstm",
+        cell="lstm",
         recurrent_dropout=0.0,
         hyper_size=8,
         hyper_embedding_size=4,
+        temperature=0.24,
+        variance_exponent=2.0,
+    )
+    settings.update(decoder or {})
+    values = dict(
+        encoder_size=8,
+        latent_size=6,
+        encoder_recurrent_dropout=0.0,
+        encoder_hyper_size=8,
+        encoder_hyper_embedding_size=4,
+        decoder=MixtureDecoderConfig(**settings),
         max_length=30,
     )
     values.update(overrides)
@@ -75,11 +86,14 @@ def random_sketch(points: int, seed: int) -> np.ndarray:
 
 
 def test_registered_with_readme_defaults_and_both_presets_load():
-    model = build_method("sketchgloc", {"encoder_size": 4, "decoder_size": 8, "latent_size": 4})
+    model = build_method(
+        "sketchgloc", {"encoder_size": 4, "decoder": {"size": 8}, "latent_size": 4}
+    )
     assert isinstance(model, SketchGloc) and model.name == "sketchgloc"
+    assert model.config.decoder.cell == "hyper"  # SketchGloc's own default survives
     defaults = SketchGlocConfig()
-    assert (defaults.encoder_size, defaults.decoder_size, defaults.latent_size) == (512, 512, 128)
-    assert (defaults.decoder_cell, defaults.num_mixtures, defaults.temperature) == (
+    assert (defaults.encoder_size, defaults.decoder.size, defaults.latent_size) == (512, 512, 128)
+    assert (defaults.decoder.cell, defaults.decoder.num_mixtures, defaults.decoder.temperature) == (
         "hyper",
         20,
         0.24,
@@ -213,7 +227,7 @@ def test_batches_without_the_start_token_are_refused():
 
 def test_generate_shapes_offsets_and_sources():
     torch.manual_seed(2)
-    model = SketchGloc(small_config(decoder_cell="hyper")).eval()
+    model = SketchGloc(small_config({"cell": "hyper"})).eval()
     with torch.no_grad():
         model.decoder.head.bias[4] = 1.0  # p3 likely: sketches end early, at different steps
     batch = make_batch([random_sketch(5, 11), random_sketch(9, 12)], 10)
@@ -251,7 +265,7 @@ def test_loss_is_finite_and_falls_on_doodles(doodle_store):
     items = [dataset[i] for i in range(16)]
     batch = {key: torch.stack([item[key] for item in items]) for key in ("strokes5", "mask")}
     batch["sample_seed"] = torch.arange(16, dtype=torch.int64)  # fixed displacements
-    model = SketchGloc(small_config(encoder_size=16, decoder_size=32, num_mixtures=4))
+    model = SketchGloc(small_config({"size": 32, "num_mixtures": 4}, encoder_size=16))
 
     def eval_loss() -> float:
         model.eval()
@@ -296,7 +310,8 @@ def test_the_code_reaches_the_initial_state_at_the_reference_scale():
 
     torch.manual_seed(0)
     model = build_method(
-        "sketchgloc", {"latent_size": 48, "decoder_size": 64, "encoder_size": 16, "num_mixtures": 2}
+        "sketchgloc",
+        {"latent_size": 48, "decoder": {"size": 64, "num_mixtures": 2}, "encoder_size": 16},
     )
     weight = model.decoder.initial_state_layer.weight
     # variance scaling for tanh: std sqrt(5 / (3 * 48)) = 0.186 (sketch-rnn's 0.001 elsewhere)

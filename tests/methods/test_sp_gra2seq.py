@@ -58,8 +58,8 @@ def small_config(**overrides) -> SPGra2SeqConfig:
         patch_slots=6,
         cnn_channels=(4, 8, 16),  # 16 -> 8 -> 4 -> 2, max pool
         latent_size=8,
-        decoder_size=24,
-        num_mixtures=3,
+        # SP-gra2seq's own decoder defaults (no dropout, temperature 0.24), made small
+        decoder=dataclasses.replace(SPGra2SeqConfig().decoder, size=24, num_mixtures=3),
         num_clusters=4,
         max_length=30,
     )
@@ -86,10 +86,12 @@ def test_registered_and_presets_load():
     assert isinstance(model, SPGra2Seq) and model.healing_input == "patches"
     paper = load_run_config("sp_gra2seq", "paper")
     assert paper.model == SPGra2SeqConfig()  # the preset spells out the paper defaults
-    assert (paper.model.decoder_size, paper.model.num_clusters, paper.model.num_mixtures) == (
-        1024,
-        30,
-        20,
+    decoder = paper.model.decoder
+    assert (decoder.size, paper.model.num_clusters, decoder.num_mixtures) == (1024, 30, 20)
+    assert (decoder.recurrent_dropout, decoder.temperature, decoder.variance_exponent) == (
+        0.0,
+        0.24,
+        2.0,
     )
     assert paper.data.batch_size == 128 and paper.data.patch_size == 256
     assert paper.data.patch_slots == 20 and paper.data.patch_mask_prob == 0.1
@@ -98,8 +100,8 @@ def test_registered_and_presets_load():
     assert tiny.trainer.max_minutes == 20 and tiny.data.start_token
     with pytest.raises(ConfigError, match="cnn_channels"):
         SPGra2Seq(SPGra2SeqConfig(patch_size=64, cnn_channels=(8, 16)))  # leaves 16 x 16
-    with pytest.raises(ConfigError, match="decoder_cell"):
-        SPGra2SeqConfig(decoder_cell="gru")
+    with pytest.raises(ConfigError, match="decoder.cell"):
+        build_method("sp_gra2seq", {"decoder": {"cell": "gru"}})
 
 
 def test_patch_cnn_pads_odd_sides_like_tensorflow_same():
@@ -278,8 +280,8 @@ def test_healing_evaluation_runs_on_patch_inputs(doodle_store):
 TRAIN_OVERRIDES = [
     "model.cnn_channels=[4,8,16]",
     "model.latent_size=8",
-    "model.decoder_size=16",
-    "model.num_mixtures=2",
+    "model.decoder.size=16",
+    "model.decoder.num_mixtures=2",
     "model.num_clusters=4",
     "data.batch_size=6",
     "data.num_workers=0",

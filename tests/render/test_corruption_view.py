@@ -51,7 +51,8 @@ def test_make_dataset_wraps_and_sketch_rnn_encodes_the_copy(store) -> None:
     assert isinstance(dataset, CorruptedSequenceDataset)
     batch = {key: torch.stack([dataset[i][key] for i in range(4)]) for key in dataset[0]}
     model = build_method(
-        "sketch_rnn", {"encoder_size": 8, "decoder_size": 16, "latent_size": 4, "num_mixtures": 2}
+        "sketch_rnn",
+        {"encoder_size": 8, "decoder": {"size": 16, "num_mixtures": 2}, "latent_size": 4},
     ).eval()
     with_copy = model.encode(batch)[0]
     without = model.encode({"strokes5": batch["strokes5"], "mask": batch["mask"]})[0]

@@ -37,9 +37,9 @@ BERT = [
 ]
 RNN = [
     "model.encoder_size=16",
-    "model.decoder_size=32",
+    "model.decoder.size=32",
     "model.latent_size=8",
-    "model.num_mixtures=3",
+    "model.decoder.num_mixtures=3",
     "model.max_length=100",
     "data.max_len=99",
 ]

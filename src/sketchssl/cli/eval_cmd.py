@@ -14,23 +14,32 @@ from sketchssl.errors import ConfigError
 def parse_model_settings(settings: Sequence[str]) -> dict[str, Any]:
     """``["model.pooling=max", ...]`` -> ``{"pooling": "max", ...}`` (values read as YAML).
 
+    A dotted key sets a key of a nested section: ``model.decoder.temperature=0.4`` ->
+    ``{"decoder": {"temperature": 0.4}}``.
+
     Raises:
         ConfigError: a setting that is not ``model.KEY=VALUE``.
     """
     import yaml
 
+    from sketchssl.configuration import deep_merge
+
     overrides: dict[str, Any] = {}
     for setting in settings:
         key, sep, value = setting.partition("=")
-        if not sep or not key.startswith("model.") or len(key) <= len("model."):
+        path = key.split(".")[1:]
+        if not sep or not key.startswith("model.") or not all(path):
             raise ConfigError(
                 f"--set {setting!r}: write model.KEY=VALUE (only model settings can change at "
-                "evaluation, e.g. model.pooling=max)"
+                "evaluation, e.g. model.pooling=max or model.decoder.temperature=0.4)"
             )
         try:
-            overrides[key[len("model.") :]] = yaml.safe_load(value)
+            nested: Any = yaml.safe_load(value)
         except yaml.YAMLError as error:
             raise ConfigError(f"--set {setting!r}: the value is not readable ({error})") from None
+        for part in reversed(path):
+            nested = {part: nested}
+        overrides = deep_merge(overrides, nested)
     return overrides
 
 

@@ -287,17 +287,18 @@ def _max_len(method: Any, max_len: int | None) -> int | None:
 def set_pen_temperature(method: Any, pen_temperature: float | None) -> None:
     """Sample ``method``'s pen states at ``pen_temperature`` (None: keep the checkpoint's).
 
-    The generative methods' configs carry ``pen_temperature`` (None there: the pen follows the
-    sampling temperature, as in sketch-rnn); see :func:`~sketchssl.nn.mixture.sample_mixture`.
+    The generative methods' configs carry ``decoder.pen_temperature`` (None there: the pen
+    follows the sampling temperature, as in sketch-rnn); see
+    :func:`~sketchssl.nn.mixture.sample_mixture`.
     """
     if pen_temperature is None:
         return
     if not pen_temperature > 0:
         raise ConfigError(f"--pen-temperature must be positive, got {pen_temperature}")
-    config = getattr(method, "config", None)
-    if config is None or not hasattr(config, "pen_temperature"):
+    settings = getattr(getattr(method, "config", None), "decoder", None)
+    if settings is None or not hasattr(settings, "pen_temperature"):
         raise ConfigError(f"method {method.name!r} has no pen temperature to set")
-    config.pen_temperature = float(pen_temperature)
+    settings.pen_temperature = float(pen_temperature)
 
 
 def can_draw(method: Any) -> bool:

@@ -28,6 +28,7 @@ from sketchssl.methods.registry import (
     get_method,
     list_methods,
     register_method,
+    upgrade_model_config,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "get_method",
     "list_methods",
     "register_method",
+    "upgrade_model_config",
 ]

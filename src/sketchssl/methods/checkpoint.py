@@ -132,13 +132,17 @@ def load_method(
         path: a ``*.ckpt`` written by ``sketchssl train``.
         expect: method name(s) the caller can use; another method is a clear error.
         model_overrides: model config keys to change before building, for settings that only
-            change evaluation (``pooling``, ``embed_layer``); the returned run configuration
-            carries them.
+            change evaluation (``pooling``, ``embed_layer``, ``{"decoder": {"temperature":
+            0.4}}``), merged section by section; the returned run configuration carries them.
 
     Returns:
-        ``(method in eval mode on the CPU, run configuration dict)``.
+        ``(method in eval mode on the CPU, run configuration dict)``. A checkpoint saved before
+        a config key moved (``model.decoder_size``, now ``model.decoder.size``) loads with its
+        model section upgraded (:func:`~sketchssl.methods.registry.upgrade_model_config`); the
+        run configuration returned is in today's layout.
     """
-    from sketchssl.methods.registry import build_method
+    from sketchssl.configuration import deep_merge
+    from sketchssl.methods.registry import build_method, upgrade_model_config
 
     checkpoint = read_checkpoint(path)
     meta = checkpoint.get("sketchssl")
@@ -151,9 +155,10 @@ def load_method(
             f"{path} is a {name!r} checkpoint, but this needs one of: {', '.join(expected)}"
         )
     run_config = dict(meta.get("config", {}))
+    run_config["model"] = upgrade_model_config(name, run_config.get("model"))
     if model_overrides:
-        run_config["model"] = {**run_config.get("model", {}), **model_overrides}
-    method = build_method(name, run_config.get("model", {}))
+        run_config["model"] = deep_merge(run_config["model"], model_overrides)
+    method = build_method(name, run_config["model"])
     missing, unexpected = method.load_state_dict(method_state_dict(checkpoint), strict=False)
     if missing or unexpected:
         raise SketchFileError(

@@ -20,7 +20,9 @@ Both train on the ``sequence`` and ``raster`` views of the same sketch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -30,13 +32,13 @@ from sketchssl.errors import ConfigError
 from sketchssl.methods.base import require_keys, sequence_inputs
 from sketchssl.methods.contrastive import ImageConfig, ImageTrunk, _SequenceEncoding
 from sketchssl.methods.latent_decoder import (
+    MOVED_DECODER_KEYS,
     LatentDecoderMethod,
-    check_decoder_settings,
+    MixtureDecoderConfig,
     decoder_targets,
 )
 from sketchssl.methods.registry import register_method
 from sketchssl.methods.sketch_bert import SketchBertEncoderConfig
-from sketchssl.nn.decoder import MixtureDecoder
 
 __all__ = [
     "ImageDecoder",
@@ -55,36 +57,34 @@ class VectorizationConfig(ImageConfig):
 
     Attributes:
         latent_size: width of the code the decoder reads.
-        decoder_size: the decoder LSTM's units.
-        num_mixtures: bivariate Gaussians of the offset mixture.
-        decoder_cell: ``lstm`` (fused), ``layer_norm`` or ``hyper``.
-        recurrent_dropout: recurrent dropout of the decoder cell.
+        decoder: the mixture decoder, its sampler and its loss's steps
+            (:class:`~sketchssl.methods.latent_decoder.MixtureDecoderConfig`); defaults: an
+            LSTM of 512 units (fused: no recurrent dropout), 20 mixtures, each batch decoded
+            only to its longest sketch (+1 end row), sampling at temperature 0.24 with the pen
+            at 1.0.
         max_length: longest sequence drawn (rows after the start token).
-        trim_padding: decode each batch only to its longest sketch (+1 end row).
-        mask_pen_loss_in_eval: score the pen only on real rows in evaluation.
-        temperature: sampling temperature of ``generate``.
-        pen_temperature: the pen state's own temperature (None: ``temperature``).
-        variance_exponent: how the temperature scales the variances.
         embed_layer: ``conv`` (the pooled CNN feature) or ``latent`` (the code).
     """
 
+    #: the flat keys of checkpoints before ``model.decoder``
+    moved_keys: ClassVar[dict[str, tuple[str, ...]]] = MOVED_DECODER_KEYS
+
     latent_size: int = 128
-    decoder_size: int = 512
-    num_mixtures: int = 20
-    decoder_cell: str = "lstm"
-    recurrent_dropout: float = 0.0
+    decoder: MixtureDecoderConfig = field(
+        default_factory=partial(
+            MixtureDecoderConfig,
+            recurrent_dropout=0.0,
+            trim_padding=True,
+            temperature=0.24,
+            pen_temperature=1.0,
+        )
+    )
     max_length: int = 250
-    trim_padding: bool = True
-    mask_pen_loss_in_eval: bool = True
-    temperature: float = 0.24
-    pen_temperature: float | None = 1.0
-    variance_exponent: float = 1.0
     embed_layer: str = "conv"
 
     def __post_init__(self) -> None:
         self.check_image()
-        check_decoder_settings(self)
-        for key in ("latent_size", "decoder_size", "num_mixtures", "max_length"):
+        for key in ("latent_size", "max_length"):
             if getattr(self, key) < 1:
                 raise ConfigError(
                     f"config key {key!r} must be at least 1, got {getattr(self, key)}"
@@ -104,8 +104,9 @@ class Vectorization(LatentDecoderMethod):
     """Picture -> CNN -> code -> mixture decoder -> stroke-5 (teacher-forced in training).
 
     Examples:
+        >>> from sketchssl.methods.latent_decoder import MixtureDecoderConfig
         >>> config = VectorizationConfig(image_size=16, conv_channels=(4, 8), latent_size=8,
-        ...                              decoder_size=16, num_mixtures=2)
+        ...     decoder=MixtureDecoderConfig(size=16, num_mixtures=2, recurrent_dropout=0.0))
         >>> model = Vectorization(config)
         >>> strokes = torch.zeros(3, 6, 5); strokes[:, :, 4] = 1
         >>> strokes[:, 0] = torch.tensor([0.0, 0, 1, 0, 0])
@@ -124,13 +125,7 @@ class Vectorization(LatentDecoderMethod):
         config = self.config
         self.encoder = ImageTrunk(config)
         self.to_code = nn.Linear(self.encoder.width, config.latent_size)
-        self.decoder = MixtureDecoder(
-            config.latent_size,
-            config.decoder_size,
-            config.num_mixtures,
-            config.decoder_cell,
-            recurrent_dropout=config.recurrent_dropout,
-        )
+        self.decoder = config.decoder.build(config.latent_size)
         self.generator: torch.Generator | None = None
 
     def encode(self, batch: dict[str, Tensor]) -> Tensor:

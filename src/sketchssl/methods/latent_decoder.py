@@ -2,24 +2,32 @@
 
 Each encodes a sketch to ``z`` and decodes it to stroke-5 with
 :class:`~sketchssl.nn.decoder.MixtureDecoder`. sketch-rnn (Ha & Eck, ICLR 2018), SP-gra2seq
-(Zang et al., AAAI 2023), SketchGloc and Lmser-pix2seq differ in their encoders and extra
-losses, and share the rest, which lives here:
+(Zang et al., AAAI 2023), SketchGloc, Lmser-pix2seq and vectorization differ in their encoders
+and extra losses, and share the rest, which lives here:
 
-* :func:`check_decoder_settings`: the config checks of the decoder and sampler keys;
+* :class:`MixtureDecoderConfig`: the decoder's settings, its sampler's and its reconstruction
+  loss's, held by every such method's config as ``decoder`` (``model.decoder.size=512``);
+* :data:`MOVED_DECODER_KEYS` (and :data:`MOVED_SHARED_CELL_KEYS`): where the flat keys of the
+  configs before ``model.decoder`` moved (old checkpoints are upgraded with them, a user's flat
+  key is an error naming the new place);
+* :func:`check_cell_type` / :func:`check_recurrent_dropout`: the checks of a recurrent cell's
+  keys, for the decoder and for the recurrent encoders;
 * :func:`decoder_targets`: the checked stroke-5 rows the decoder reads and predicts (with the
   start token ``S0``) and each sketch's point count;
 * :class:`LatentDecoderMethod`: the reparameterised sample of ``z``, the codes of an
   unconditional draw, the decoding of codes with the sampling settings of the method's config,
   and the reconstruction loss with sketch-rnn's step count rules.
 
-A subclass's config carries ``latent_size``, ``max_length``, ``temperature``,
-``pen_temperature``, ``variance_exponent``, ``trim_padding`` and ``mask_pen_loss_in_eval``; the
-subclass sets ``self.decoder`` (a ``MixtureDecoder``) and ``self.generator`` (None or a
-``torch.Generator`` that every draw reads, for reproducible samples).
+A subclass's config carries ``latent_size`` and ``max_length`` (encoders and the evaluation
+read them too) and ``decoder`` (a :class:`MixtureDecoderConfig`); the subclass sets
+``self.decoder`` (a ``MixtureDecoder``, built with :meth:`MixtureDecoderConfig.build`) and
+``self.generator`` (None or a ``torch.Generator`` that every draw reads, for reproducible
+samples).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -31,35 +39,143 @@ from sketchssl.nn.decoder import START_POINT, MixtureDecoder
 from sketchssl.nn.mixture import reconstruction_loss
 from sketchssl.nn.rnn import CELL_TYPES
 
-__all__ = ["LatentDecoderMethod", "check_decoder_settings", "decoder_targets"]
+__all__ = [
+    "MOVED_DECODER_KEYS",
+    "MOVED_SHARED_CELL_KEYS",
+    "LatentDecoderMethod",
+    "MixtureDecoderConfig",
+    "check_cell_type",
+    "check_recurrent_dropout",
+    "decoder_targets",
+]
 
 
-def check_decoder_settings(config: Any, cell_keys: tuple[str, ...] = ("decoder_cell",)) -> None:
-    """Validate the decoder and sampler keys the four methods' configs share.
+def check_cell_type(key: str, value: str) -> None:
+    """Raise a :class:`ConfigError` unless ``value`` names a recurrent cell (``key`` in it)."""
+    if value not in CELL_TYPES:
+        raise ConfigError(f"config key {key!r} is {value!r}: choose one of {', '.join(CELL_TYPES)}")
 
-    ``cell_keys`` name the recurrent cells (``lstm``, ``layer_norm``, ``hyper``); also checked:
-    ``recurrent_dropout`` in ``[0, 1)``, ``temperature > 0``, ``pen_temperature`` positive or
-    None.
 
-    Raises:
-        ConfigError: naming the key, its value and what it may be.
+def check_recurrent_dropout(key: str, value: float) -> None:
+    """Raise a :class:`ConfigError` unless ``0 <= value < 1`` (``key`` in the message)."""
+    if not 0.0 <= value < 1.0:
+        raise ConfigError(f"config key {key!r} must be in [0, 1), got {value}")
+
+
+@dataclass
+class MixtureDecoderConfig:
+    """The mixture decoder of the drawing methods: ``model.decoder.*``.
+
+    The network (:class:`~sketchssl.nn.decoder.MixtureDecoder`), the sampler of
+    :meth:`LatentDecoderMethod.decode_codes` and the steps its reconstruction loss runs. The
+    defaults are sketch-rnn's (magenta ``get_default_hparams``); each method's config gives its
+    own paper's values as the default of its ``decoder`` field, and a ``decoder:`` section of a
+    preset or an override changes only the keys it names.
+
+    Attributes:
+        size: decoder cell units (sketch-rnn ``dec_rnn_size``).
+        num_mixtures: Gaussian mixture components ``M`` of the offsets (``num_mixture``).
+        cell: ``lstm``, ``layer_norm`` or ``hyper`` (``dec_model``).
+        recurrent_dropout: drop probability of the cell candidate while training (magenta
+            keeps ``recurrent_dropout_prob`` 0.9, so 0.1). 0 lets the ``lstm`` cell run fused
+            (faster).
+        hyper_size: hyper LSTM units of a ``hyper`` cell (magenta's ``HyperLSTMCell``
+            ``hyper_num_units``, 256).
+        hyper_embedding_size: hyper embedding width of a ``hyper`` cell (``hyper_embedding_size``,
+            32).
+        temperature: default sampling temperature of ``generate`` (magenta ``sample``'s
+            ``temperature``).
+        pen_temperature: temperature of the pen state when sampling; None (default) uses the
+            sampling temperature, as the paper does. 1.0 keeps the model's own pen rates at a
+            low offset temperature (:func:`~sketchssl.nn.mixture.sample_mixture`).
+        variance_exponent: sampling variances are scaled by ``temperature ** variance_exponent``:
+            1 as the paper says, 2 as magenta's ``sample`` code does.
+        trim_padding: in training, run the decoder only to the longest sketch of the batch plus
+            one end-of-sketch row. Faster on batches much shorter than ``data.max_len``; the pen
+            loss of the skipped end rows is then left out (the normaliser stays as it was).
+            Evaluation with ``mask_pen_loss_in_eval`` always trims, exactly.
+        mask_pen_loss_in_eval: in eval mode count the pen loss on real rows only (magenta's
+            ``is_training=False``). magenta's own ``evaluate_model`` builds its eval model with
+            ``is_training=1``, i.e. unmasked: set False to compare with numbers it printed.
+
+    Examples:
+        >>> decoder = MixtureDecoderConfig(size=256, num_mixtures=10).build(latent_size=64)
+        >>> decoder.head.in_features, decoder.num_mixtures
+        (256, 10)
     """
-    for key in cell_keys:
-        if getattr(config, key) not in CELL_TYPES:
+
+    size: int = 512
+    num_mixtures: int = 20
+    cell: str = "lstm"
+    recurrent_dropout: float = 0.1
+    hyper_size: int = 256
+    hyper_embedding_size: int = 32
+    temperature: float = 1.0
+    pen_temperature: float | None = None
+    variance_exponent: float = 1.0
+    trim_padding: bool = False
+    mask_pen_loss_in_eval: bool = True
+
+    def __post_init__(self) -> None:
+        for key in ("size", "num_mixtures", "hyper_size", "hyper_embedding_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(
+                    f"config key 'decoder.{key}' must be at least 1, got {getattr(self, key)}"
+                )
+        check_cell_type("decoder.cell", self.cell)
+        check_recurrent_dropout("decoder.recurrent_dropout", self.recurrent_dropout)
+        if not self.temperature > 0:
             raise ConfigError(
-                f"config key {key!r} is {getattr(config, key)!r}: choose one of "
-                f"{', '.join(CELL_TYPES)}"
+                f"config key 'decoder.temperature' must be positive, got {self.temperature}"
             )
-    if not 0.0 <= config.recurrent_dropout < 1.0:
-        raise ConfigError(
-            f"config key 'recurrent_dropout' must be in [0, 1), got {config.recurrent_dropout}"
+        if self.pen_temperature is not None and not self.pen_temperature > 0:
+            raise ConfigError(
+                "config key 'decoder.pen_temperature' must be positive or null, got "
+                f"{self.pen_temperature}"
+            )
+
+    def build(self, latent_size: int, **options: Any) -> MixtureDecoder:
+        """The :class:`~sketchssl.nn.decoder.MixtureDecoder` of these settings reading ``z``.
+
+        ``options`` go to the decoder as they are (``initial_state_std``, ``limits``).
+        """
+        return MixtureDecoder(
+            latent_size,
+            self.size,
+            self.num_mixtures,
+            self.cell,
+            recurrent_dropout=self.recurrent_dropout,
+            hyper_size=self.hyper_size,
+            hyper_embedding_size=self.hyper_embedding_size,
+            **options,
         )
-    if not config.temperature > 0:
-        raise ConfigError(f"config key 'temperature' must be positive, got {config.temperature}")
-    if config.pen_temperature is not None and not config.pen_temperature > 0:
-        raise ConfigError(
-            f"config key 'pen_temperature' must be positive or null, got {config.pen_temperature}"
-        )
+
+
+#: The flat model keys of the drawing methods' configs before ``model.decoder`` and where each
+#: went (a method config's ``moved_keys``; sketch-rnn and SketchGloc add their encoders' copies).
+MOVED_DECODER_KEYS: dict[str, tuple[str, ...]] = {
+    "decoder_size": ("decoder.size",),
+    "num_mixtures": ("decoder.num_mixtures",),
+    "decoder_cell": ("decoder.cell",),
+    "recurrent_dropout": ("decoder.recurrent_dropout",),
+    "hyper_size": ("decoder.hyper_size",),
+    "hyper_embedding_size": ("decoder.hyper_embedding_size",),
+    "temperature": ("decoder.temperature",),
+    "pen_temperature": ("decoder.pen_temperature",),
+    "variance_exponent": ("decoder.variance_exponent",),
+    "trim_padding": ("decoder.trim_padding",),
+    "mask_pen_loss_in_eval": ("decoder.mask_pen_loss_in_eval",),
+}
+
+#: :data:`MOVED_DECODER_KEYS` of a method whose recurrent encoder shared the decoder's cell
+#: options: the old value goes to both (``encoder_recurrent_dropout``, ``encoder_hyper_size``,
+#: ``encoder_hyper_embedding_size``), so an old checkpoint is rebuilt as it was trained.
+MOVED_SHARED_CELL_KEYS: dict[str, tuple[str, ...]] = {
+    **MOVED_DECODER_KEYS,
+    "recurrent_dropout": ("decoder.recurrent_dropout", "encoder_recurrent_dropout"),
+    "hyper_size": ("decoder.hyper_size", "encoder_hyper_size"),
+    "hyper_embedding_size": ("decoder.hyper_embedding_size", "encoder_hyper_embedding_size"),
+}
 
 
 def decoder_targets(batch: dict[str, Tensor], method: str) -> tuple[Tensor, Tensor]:
@@ -145,17 +261,17 @@ class LatentDecoderMethod(SketchMethod):
     ) -> Tensor:
         """Sample ``(B, max_len, 5)`` stroke-5 rows (no ``S0``) from codes ``z (B, Z)``.
 
-        ``temperature`` and ``max_len`` default to the config's ``temperature`` and
-        ``max_length``; the pen temperature and variance exponent are the config's.
+        ``temperature`` and ``max_len`` default to the config's ``decoder.temperature`` and
+        ``max_length``; the pen temperature and variance exponent are ``decoder``'s.
         """
-        config = self.config
+        settings = self.config.decoder
         return self.decoder.sample(
             z,
-            max_len=max_len or config.max_length,
-            temperature=config.temperature if temperature is None else temperature,
+            max_len=max_len or self.config.max_length,
+            temperature=settings.temperature if temperature is None else temperature,
             greedy=greedy,
-            variance_exponent=config.variance_exponent,
-            pen_temperature=config.pen_temperature,
+            variance_exponent=settings.variance_exponent,
+            pen_temperature=settings.pen_temperature,
             generator=self.generator,
         )
 
@@ -213,14 +329,15 @@ class LatentDecoderMethod(SketchMethod):
 
         The decoder reads ``rows[:, :U]`` and predicts ``rows[:, 1 : U + 1]``. ``U`` is the
         padded length ``Nmax``, cut to ``longest + 1`` (one end-of-sketch row stays) when
-        training with ``trim_padding`` or when evaluating with ``mask_pen_loss_in_eval``, whose
-        pen loss then skips the padding; both terms are divided by ``normaliser`` (see
-        :func:`~sketchssl.nn.mixture.reconstruction_loss`).
+        training with ``decoder.trim_padding`` or when evaluating with
+        ``decoder.mask_pen_loss_in_eval``, whose pen loss then skips the padding; both terms are
+        divided by ``normaliser`` (see :func:`~sketchssl.nn.mixture.reconstruction_loss`).
         """
+        settings = self.config.decoder
         padded = rows.shape[1] - 1  # Nmax: the decoder's steps before any cut
-        mask_pen = (not self.training) and self.config.mask_pen_loss_in_eval
+        mask_pen = (not self.training) and settings.mask_pen_loss_in_eval
         steps = padded
-        if mask_pen or (self.training and self.config.trim_padding):
+        if mask_pen or (self.training and settings.trim_padding):
             steps = min(padded, longest + 1)
         params = self.decoder.mixture(self.decoder(rows[:, :steps], z))
         return reconstruction_loss(

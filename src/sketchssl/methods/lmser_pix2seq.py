@@ -48,7 +48,9 @@ training layer's sampler (the code draws with replacement). The canvas is anti-a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -57,12 +59,12 @@ from torch import Tensor, nn
 from sketchssl.errors import ConfigError, SketchFormatError
 from sketchssl.methods.base import require_keys
 from sketchssl.methods.latent_decoder import (
+    MOVED_DECODER_KEYS,
     LatentDecoderMethod,
-    check_decoder_settings,
+    MixtureDecoderConfig,
     decoder_targets,
 )
 from sketchssl.methods.registry import register_method
-from sketchssl.nn.decoder import MixtureDecoder
 from sketchssl.nn.gmlp import LmserGMLP, LmserOutput
 from sketchssl.render.patches import PatchConfig
 
@@ -83,26 +85,22 @@ class LmserPix2seqConfig:
         depth: gMLP blocks in each of the down and up stacks (4).
         feedback_loops: Lmser feedback passes ``T`` (``hp.T`` 2).
         latent_size: width of ``z`` (``Nz`` 128).
-        decoder_size: decoder LSTM units (``dec_hidden_size`` 512; 1024 for the second model).
-        num_mixtures: Gaussian mixture components ``M`` (20).
-        decoder_cell: ``lstm`` (the code's ``nn.LSTM``), ``layer_norm`` or ``hyper``.
-        recurrent_dropout: drop probability of the decoder cell candidate while training
-            (``hp.dropout`` 0).
+        decoder: the mixture decoder, its sampler and its loss's steps
+            (:class:`~sketchssl.methods.latent_decoder.MixtureDecoderConfig`). Lmser-pix2seq's
+            defaults: ``size`` 512 (``dec_hidden_size``; 1024 for the second model),
+            ``num_mixtures`` 20 (``M``), ``cell`` lstm (the code's ``nn.LSTM``),
+            ``recurrent_dropout`` 0 (``hp.dropout``), ``temperature`` 0.01 (``inference.py``),
+            ``variance_exponent`` 1 (the code multiplies sigma by ``sqrt(temperature)``),
+            ``pen_temperature`` None (the pen follows the sampling temperature).
         image_loss_weight: weight of the image MSE (``hp.l2weight`` 0.5).
         log_variance_limit: ``log sigma^2`` is soft-clamped to ``(-limit, limit)``.
         decode_mean: :meth:`LmserPix2seq.generate` decodes ``mu``; False decodes ``z = mu +
             sigma * eps`` as ``inference.py`` does.
         max_length: points :meth:`LmserPix2seq.generate` draws at most (``max_seq_length``).
-        trim_padding: in training, run the decoder only to the longest sketch of the batch plus
-            one end row (the pen loss of the skipped end rows is left out).
-        mask_pen_loss_in_eval: in eval mode count the pen loss on real rows only.
-        temperature: default sampling temperature (``inference.py``: 0.01).
-        variance_exponent: sampling variances times ``temperature ** variance_exponent``; the
-            code multiplies sigma by ``sqrt(temperature)``, i.e. 1.
-        pen_temperature: temperature of the pen state when sampling; None (default) uses
-            the sampling temperature, as the paper does. 1.0 keeps the model's own pen rates
-            at a low offset temperature (:func:`~sketchssl.nn.mixture.sample_mixture`).
     """
+
+    #: the flat keys of checkpoints before ``model.decoder``
+    moved_keys: ClassVar[dict[str, tuple[str, ...]]] = MOVED_DECODER_KEYS
 
     patch_size: int = 128
     token_size: int = 16
@@ -111,19 +109,13 @@ class LmserPix2seqConfig:
     depth: int = 4
     feedback_loops: int = 2
     latent_size: int = 128
-    decoder_size: int = 512
-    num_mixtures: int = 20
-    decoder_cell: str = "lstm"
-    recurrent_dropout: float = 0.0
+    decoder: MixtureDecoderConfig = field(
+        default_factory=partial(MixtureDecoderConfig, recurrent_dropout=0.0, temperature=0.01)
+    )
     image_loss_weight: float = 0.5
     log_variance_limit: float = 10.0
     decode_mean: bool = False
     max_length: int = 200
-    trim_padding: bool = False
-    mask_pen_loss_in_eval: bool = True
-    temperature: float = 0.01
-    variance_exponent: float = 1.0
-    pen_temperature: float | None = None
 
     def __post_init__(self) -> None:
         for key in (
@@ -132,8 +124,6 @@ class LmserPix2seqConfig:
             "model_dim",
             "depth",
             "latent_size",
-            "decoder_size",
-            "num_mixtures",
             "max_length",
         ):
             if getattr(self, key) < 1:
@@ -154,7 +144,6 @@ class LmserPix2seqConfig:
             raise ConfigError(
                 f"config key 'feedback_loops' must be >= 0, got {self.feedback_loops}"
             )
-        check_decoder_settings(self)
         if self.image_loss_weight < 0:
             raise ConfigError(
                 f"config key 'image_loss_weight' must be >= 0, got {self.image_loss_weight}"
@@ -216,8 +205,10 @@ class LmserPix2seq(LatentDecoderMethod):
             generator, which the training layer re-seeds each step.
 
     Examples:
+        >>> from sketchssl.methods.latent_decoder import MixtureDecoderConfig
         >>> config = LmserPix2seqConfig(patch_size=16, token_size=4, model_dim=8, ffn_dim=16,
-        ...     depth=2, feedback_loops=1, latent_size=4, decoder_size=16, num_mixtures=2)
+        ...     depth=2, feedback_loops=1, latent_size=4,
+        ...     decoder=MixtureDecoderConfig(size=16, num_mixtures=2, recurrent_dropout=0.0))
         >>> model = LmserPix2seq(config)
         >>> strokes = torch.zeros(3, 11, 5); strokes[:, :, 4] = 1; strokes[:, 0] = torch.tensor(
         ...     [0.0, 0, 1, 0, 0]); strokes[:, 1:4] = torch.tensor([0.5, 0.5, 1, 0, 0])
@@ -248,13 +239,7 @@ class LmserPix2seq(LatentDecoderMethod):
             feedback_loops=config.feedback_loops,
         )
         self.latent = LatentHead(config.model_dim, config.latent_size, config.log_variance_limit)
-        self.decoder = MixtureDecoder(
-            config.latent_size,
-            config.decoder_size,
-            config.num_mixtures,
-            config.decoder_cell,
-            recurrent_dropout=config.recurrent_dropout,
-        )
+        self.decoder = config.decoder.build(config.latent_size)
         # The reference DecoderRNN's fc_hc and fc_params are nn.Linear with torch's default
         # initialisation (MixtureDecoder follows magenta's instead).
         self.decoder.initial_state_layer.reset_parameters()
@@ -371,7 +356,7 @@ class LmserPix2seq(LatentDecoderMethod):
                 healing / reconstruction), a ``(B, Z)`` tensor of codes, or a count ``n``
                 (``z ~ N(0, I)``; without a KL term the codes are not fitted to that prior, so
                 these are off the training distribution).
-            temperature: sampling temperature; None uses ``config.temperature``.
+            temperature: sampling temperature; None uses ``config.decoder.temperature``.
             greedy: take the most likely component and pen state and the component mean.
             max_len: most points per sketch; None uses ``config.max_length``.
             use_mean: for a batch, decode ``mu`` rather than ``z = mu + sigma * eps``; None

@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from sketchssl.configuration import close_match, dataclass_from_mapping
+from sketchssl.configuration import close_match, dataclass_from_mapping, upgrade_moved_keys
 from sketchssl.errors import ConfigError
 from sketchssl.methods.base import SketchMethod
 
@@ -27,6 +27,7 @@ __all__ = [
     "list_methods",
     "build_config",
     "build_method",
+    "upgrade_model_config",
 ]
 
 MethodType = TypeVar("MethodType", bound=type[SketchMethod])
@@ -96,6 +97,22 @@ def build_config(name: str, config_overrides: Mapping[str, Any] | None = None) -
         raise
     except (ValueError, TypeError) as error:
         raise ConfigError(f"method {name!r}: {error}") from error
+
+
+def upgrade_model_config(name: str, values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A saved ``model`` section of method ``name`` in today's layout (a new dict).
+
+    For configs read back from checkpoints and run folders, never for a user's keys: keys the
+    method's config lists as moved (``decoder_size`` -> ``decoder.size``) go to their new
+    places (:func:`~sketchssl.configuration.upgrade_moved_keys`). A user's moved key is a
+    :class:`ConfigError` in :func:`build_config` instead.
+
+    Examples:
+        >>> import sketchssl.methods
+        >>> upgrade_model_config("sketch_rnn", {"decoder_size": 256, "kl_weight": 0.5})
+        {'kl_weight': 0.5, 'decoder': {'size': 256}}
+    """
+    return upgrade_moved_keys(get_method(name).config_class, values or {})
 
 
 def build_method(name: str, config_overrides: Mapping[str, Any] | None = None) -> SketchMethod:

@@ -33,19 +33,22 @@ Differences from magenta that the training layer imposes: it clips the global gr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from sketchssl.errors import ConfigError
 from sketchssl.methods.latent_decoder import (
+    MOVED_SHARED_CELL_KEYS,
     LatentDecoderMethod,
-    check_decoder_settings,
+    MixtureDecoderConfig,
+    check_cell_type,
+    check_recurrent_dropout,
     decoder_targets,
 )
 from sketchssl.methods.registry import register_method
-from sketchssl.nn.decoder import MixtureDecoder
 from sketchssl.nn.rnn import make_cell, reverse_padded
 
 __all__ = ["SketchRNNConfig", "SketchRNNEncoder", "SketchRNN", "kl_divergence"]
@@ -57,57 +60,41 @@ class SketchRNNConfig:
 
     Attributes:
         encoder_size: units of each encoder direction (``enc_rnn_size``).
-        decoder_size: decoder units (``dec_rnn_size``).
         latent_size: width of ``z`` (``z_size``).
-        num_mixtures: Gaussian mixture components ``M`` (``num_mixture``).
         encoder_cell: ``lstm``, ``layer_norm`` or ``hyper`` (``enc_model``).
-        decoder_cell: ``lstm``, ``layer_norm`` or ``hyper`` (``dec_model``).
-        recurrent_dropout: drop probability of the cell candidate while training, encoder and
-            decoder (magenta keeps 0.9, so 0.1). 0 lets the ``lstm`` cell run fused (faster).
-        hyper_size: hyper LSTM units of a ``hyper`` cell (magenta 256).
-        hyper_embedding_size: hyper embedding width of a ``hyper`` cell (magenta 32).
+        encoder_recurrent_dropout: drop probability of the encoder cells' candidate while
+            training (magenta shares ``recurrent_dropout_prob`` 0.9 with the decoder, so 0.1).
+        encoder_hyper_size: hyper LSTM units of a ``hyper`` encoder cell (magenta 256).
+        encoder_hyper_embedding_size: hyper embedding width of a ``hyper`` encoder cell (32).
+        decoder: the mixture decoder, its sampler and its loss's steps
+            (:class:`~sketchssl.methods.latent_decoder.MixtureDecoderConfig`: ``decoder.size`` is
+            ``dec_rnn_size``, ``decoder.num_mixtures`` ``num_mixture``, ``decoder.cell``
+            ``dec_model``); magenta's defaults.
         kl_weight: final KL weight.
         kl_weight_start: KL weight at step 0.
         kl_decay_rate: per-step factor of the KL-weight annealing.
         kl_tolerance: the KL term is floored at this (no gradient below it).
         max_length: points :meth:`SketchRNN.generate` draws at most (``max_seq_len``).
-        trim_padding: in training, run the decoder only to the longest sketch of the batch plus
-            one end-of-sketch row. Faster on batches much shorter than ``data.max_len``; the
-            pen loss of the skipped end rows is then left out (the normaliser stays
-            ``Nmax * batch``). Evaluation with ``mask_pen_loss_in_eval`` always trims, exactly.
-        mask_pen_loss_in_eval: in eval mode count the pen loss on real rows only (magenta's
-            ``is_training=False``). magenta's own ``evaluate_model`` builds its eval model with
-            ``is_training=1``, i.e. unmasked: set False to compare with numbers it printed.
-        temperature: default sampling temperature of :meth:`SketchRNN.generate`.
-        variance_exponent: sampling variances are scaled by ``temperature ** variance_exponent``:
-            1 as the paper says, 2 as magenta's ``sample`` code does.
-        pen_temperature: temperature of the pen state when sampling; None (default) uses
-            the sampling temperature, as the paper does. 1.0 keeps the model's own pen rates
-            at a low offset temperature (:func:`~sketchssl.nn.mixture.sample_mixture`).
         embed_layer: what :meth:`SketchRNN.embed` returns: ``mu`` (the posterior mean, the
             code the decoder reads) or ``hidden`` (the encoder's last states of both
             directions, before the code layer). Training does not depend on it.
     """
 
+    #: the flat keys of checkpoints before ``model.decoder`` (the encoder had the shared ones)
+    moved_keys: ClassVar[dict[str, tuple[str, ...]]] = MOVED_SHARED_CELL_KEYS
+
     encoder_size: int = 256
-    decoder_size: int = 512
     latent_size: int = 128
-    num_mixtures: int = 20
     encoder_cell: str = "lstm"
-    decoder_cell: str = "lstm"
-    recurrent_dropout: float = 0.1
-    hyper_size: int = 256
-    hyper_embedding_size: int = 32
+    encoder_recurrent_dropout: float = 0.1
+    encoder_hyper_size: int = 256
+    encoder_hyper_embedding_size: int = 32
+    decoder: MixtureDecoderConfig = field(default_factory=MixtureDecoderConfig)
     kl_weight: float = 0.5
     kl_weight_start: float = 0.01
     kl_decay_rate: float = 0.99995
     kl_tolerance: float = 0.2
     max_length: int = 250
-    trim_padding: bool = False
-    mask_pen_loss_in_eval: bool = True
-    temperature: float = 1.0
-    variance_exponent: float = 1.0
-    pen_temperature: float | None = None
     embed_layer: str = "mu"
 
     def __post_init__(self) -> None:
@@ -117,18 +104,17 @@ class SketchRNNConfig:
             )
         for key in (
             "encoder_size",
-            "decoder_size",
             "latent_size",
-            "num_mixtures",
-            "hyper_size",
-            "hyper_embedding_size",
+            "encoder_hyper_size",
+            "encoder_hyper_embedding_size",
             "max_length",
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(
                     f"config key {key!r} must be at least 1, got {getattr(self, key)}"
                 )
-        check_decoder_settings(self, ("encoder_cell", "decoder_cell"))
+        check_cell_type("encoder_cell", self.encoder_cell)
+        check_recurrent_dropout("encoder_recurrent_dropout", self.encoder_recurrent_dropout)
         if not 0.0 < self.kl_decay_rate <= 1.0:
             raise ConfigError(
                 f"config key 'kl_decay_rate' must be in (0, 1], got {self.kl_decay_rate}"
@@ -241,8 +227,9 @@ class SketchRNN(LatentDecoderMethod):
             generator, which the training layer re-seeds each step.
 
     Examples:
-        >>> config = SketchRNNConfig(encoder_size=8, decoder_size=16, latent_size=4,
-        ...                          num_mixtures=2, recurrent_dropout=0.0)
+        >>> from sketchssl.methods.latent_decoder import MixtureDecoderConfig
+        >>> config = SketchRNNConfig(encoder_size=8, latent_size=4, encoder_recurrent_dropout=0.0,
+        ...     decoder=MixtureDecoderConfig(size=16, num_mixtures=2, recurrent_dropout=0.0))
         >>> model = SketchRNN(config)
         >>> strokes = torch.zeros(3, 11, 5); strokes[:, :, 4] = 1; strokes[:, 0] = torch.tensor(
         ...     [0.0, 0, 1, 0, 0]); strokes[:, 1:4] = torch.tensor([0.5, 0.5, 1, 0, 0])
@@ -260,21 +247,15 @@ class SketchRNN(LatentDecoderMethod):
     def __init__(self, config: SketchRNNConfig | None = None) -> None:
         super().__init__(config)
         config = self.config
-        cell_options = {
-            "recurrent_dropout": config.recurrent_dropout,
-            "hyper_size": config.hyper_size,
-            "hyper_embedding_size": config.hyper_embedding_size,
-        }
         self.encoder = SketchRNNEncoder(
-            config.encoder_size, config.latent_size, config.encoder_cell, **cell_options
-        )
-        self.decoder = MixtureDecoder(
+            config.encoder_size,
             config.latent_size,
-            config.decoder_size,
-            config.num_mixtures,
-            config.decoder_cell,
-            **cell_options,
+            config.encoder_cell,
+            recurrent_dropout=config.encoder_recurrent_dropout,
+            hyper_size=config.encoder_hyper_size,
+            hyper_embedding_size=config.encoder_hyper_embedding_size,
         )
+        self.decoder = config.decoder.build(config.latent_size)
         # the KL annealing step; advanced by loss() in training mode, saved in checkpoints
         self.register_buffer("training_steps", torch.zeros((), dtype=torch.long))
         self.generator: torch.Generator | None = None
@@ -385,7 +366,7 @@ class SketchRNN(LatentDecoderMethod):
         Args:
             source: a batch (encode it, then decode: conditional reconstruction), a ``(B, Z)``
                 tensor of codes, or a count ``n`` (``z ~ N(0, I)``: unconditional samples).
-            temperature: sampling temperature; None uses ``config.temperature``.
+            temperature: sampling temperature; None uses ``config.decoder.temperature``.
             greedy: take the most likely component and pen state and the component mean.
             max_len: most points per sketch; None uses ``config.max_length``.
             use_mean: for a batch, decode ``mu`` (as SP-gra2seq does) rather than a sample.

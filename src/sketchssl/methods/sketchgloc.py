@@ -60,7 +60,9 @@ stopping on the validation loss. The reference validates without disturbance (``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -69,13 +71,15 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from sketchssl.errors import ConfigError
 from sketchssl.methods.latent_decoder import (
+    MOVED_SHARED_CELL_KEYS,
     LatentDecoderMethod,
-    check_decoder_settings,
+    MixtureDecoderConfig,
+    check_cell_type,
+    check_recurrent_dropout,
     decoder_targets,
 )
 from sketchssl.methods.masking import counter_uniforms
 from sketchssl.methods.registry import register_method
-from sketchssl.nn.decoder import MixtureDecoder
 from sketchssl.nn.grid_graph import (
     GridGraphConvolution,
     StrokePieces,
@@ -109,15 +113,19 @@ class SketchGlocConfig:
 
     Attributes:
         encoder_size: units of each stroke-encoder direction (README 512; code 256).
-        decoder_size: decoder units (``dec_rnn_size`` 512).
         latent_size: width of ``z`` (README 128; code 64).
-        num_mixtures: Gaussian mixture components (hard-coded 20 in ``rnn_decoder``).
         encoder_cell: ``lstm``, ``layer_norm`` or ``hyper`` (``enc_model='lstm'``).
-        decoder_cell: ``lstm``, ``layer_norm`` or ``hyper`` (``dec_model='hyper'``).
-        recurrent_dropout: drop probability of the candidate, encoder and decoder (keep 0.9).
-            0 lets the ``lstm`` cell run fused (faster).
-        hyper_size: hyper LSTM units of a ``hyper`` cell.
-        hyper_embedding_size: hyper embedding width of a ``hyper`` cell.
+        encoder_recurrent_dropout: drop probability of the stroke encoder's candidate (the
+            reference shares keep 0.9 with the decoder). 0 lets the ``lstm`` cell run fused.
+        encoder_hyper_size: hyper LSTM units of a ``hyper`` encoder cell.
+        encoder_hyper_embedding_size: hyper embedding width of a ``hyper`` encoder cell.
+        decoder: the mixture decoder, its sampler and its loss's steps
+            (:class:`~sketchssl.methods.latent_decoder.MixtureDecoderConfig`). SketchGloc's
+            defaults: ``size`` 512 (``dec_rnn_size``), ``num_mixtures`` 20 (hard-coded in
+            ``rnn_decoder``), ``cell`` hyper (``dec_model='hyper'``), ``recurrent_dropout`` 0.1
+            (keep 0.9), ``temperature`` 0.24 (``sample_abs.py``), ``variance_exponent`` 2 (the
+            reference's sampler, magenta's, scales variances by ``tau^2``), ``pen_temperature``
+            None (the pen follows the sampling temperature, as the paper does).
         max_strokes: pieces kept per sketch (the reference: 99.9th percentile of the stroke
             count; aaron_sheep 62, QuickDraw mini 29).
         max_stroke_len: longer strokes are cut into pieces of this many points (the reference:
@@ -127,48 +135,37 @@ class SketchGlocConfig:
         perturb_in_eval: disturb in eval mode too (the validation loss then measures the task);
             the reference validates undisturbed.
         max_length: points :meth:`SketchGloc.generate` draws at most.
-        trim_padding: in training, decode only to the longest sketch of the batch plus one end
-            row (the pen loss of the rows skipped is left out).
-        mask_pen_loss_in_eval: in eval mode count the pen loss on real rows only.
-        temperature: default sampling temperature (``sample_abs.py``: 0.24).
-        variance_exponent: variances are scaled by ``temperature ** variance_exponent``; the
-            reference's sampler (magenta's) gives 2.
-        pen_temperature: temperature of the pen state when sampling; None (default) uses
-            the sampling temperature, as the paper does. 1.0 keeps the model's own pen rates
-            at a low offset temperature (:func:`~sketchssl.nn.mixture.sample_mixture`).
         embed_layer: what ``embed`` returns: ``mu`` (the code) or ``hidden`` (the pooled,
             normalised graph features before the code layers). Training does not depend on it.
     """
 
+    #: the flat keys of checkpoints before ``model.decoder`` (the encoder had the shared ones)
+    moved_keys: ClassVar[dict[str, tuple[str, ...]]] = MOVED_SHARED_CELL_KEYS
+
     encoder_size: int = 512
-    decoder_size: int = 512
     latent_size: int = 128
-    num_mixtures: int = 20
     encoder_cell: str = "lstm"
-    decoder_cell: str = "hyper"
-    recurrent_dropout: float = 0.1
-    hyper_size: int = 256
-    hyper_embedding_size: int = 32
+    encoder_recurrent_dropout: float = 0.1
+    encoder_hyper_size: int = 256
+    encoder_hyper_embedding_size: int = 32
+    decoder: MixtureDecoderConfig = field(
+        default_factory=partial(
+            MixtureDecoderConfig, cell="hyper", temperature=0.24, variance_exponent=2.0
+        )
+    )
     max_strokes: int = 64
     max_stroke_len: int = 128
     perturb_scale: float = 0.1
     perturb_in_eval: bool = True
     max_length: int = 250
-    trim_padding: bool = False
-    mask_pen_loss_in_eval: bool = True
-    temperature: float = 0.24
-    variance_exponent: float = 2.0
-    pen_temperature: float | None = None
     embed_layer: str = "mu"
 
     def __post_init__(self) -> None:
         for key in (
             "encoder_size",
-            "decoder_size",
             "latent_size",
-            "num_mixtures",
-            "hyper_size",
-            "hyper_embedding_size",
+            "encoder_hyper_size",
+            "encoder_hyper_embedding_size",
             "max_strokes",
             "max_stroke_len",
             "max_length",
@@ -177,7 +174,8 @@ class SketchGlocConfig:
                 raise ConfigError(
                     f"config key {key!r} must be at least 1, got {getattr(self, key)}"
                 )
-        check_decoder_settings(self, ("encoder_cell", "decoder_cell"))
+        check_cell_type("encoder_cell", self.encoder_cell)
+        check_recurrent_dropout("encoder_recurrent_dropout", self.encoder_recurrent_dropout)
         if not self.perturb_scale >= 0:
             raise ConfigError(f"config key 'perturb_scale' must be >= 0, got {self.perturb_scale}")
         if self.embed_layer not in ("mu", "hidden"):
@@ -354,9 +352,9 @@ class SketchGlocEncoder(nn.Module):
         self.strokes = StrokeEncoder(
             config.encoder_size,
             config.encoder_cell,
-            recurrent_dropout=config.recurrent_dropout,
-            hyper_size=config.hyper_size,
-            hyper_embedding_size=config.hyper_embedding_size,
+            recurrent_dropout=config.encoder_recurrent_dropout,
+            hyper_size=config.encoder_hyper_size,
+            hyper_embedding_size=config.encoder_hyper_embedding_size,
         )
         features = 2 * config.encoder_size
         self.graph = GridGraphConvolution(features)
@@ -403,8 +401,9 @@ class SketchGloc(LatentDecoderMethod):
             sampling; None uses torch's global generator.
 
     Examples:
-        >>> config = SketchGlocConfig(encoder_size=8, decoder_size=16, latent_size=4,
-        ...                           num_mixtures=2, decoder_cell="lstm", recurrent_dropout=0.0)
+        >>> from sketchssl.methods.latent_decoder import MixtureDecoderConfig
+        >>> config = SketchGlocConfig(encoder_size=8, latent_size=4, encoder_recurrent_dropout=0.0,
+        ...     decoder=MixtureDecoderConfig(size=16, num_mixtures=2, recurrent_dropout=0.0))
         >>> model = SketchGloc(config)
         >>> strokes = torch.zeros(3, 11, 5); strokes[:, :, 4] = 1
         >>> strokes[:, 0] = torch.tensor([0.0, 0, 1, 0, 0])
@@ -425,14 +424,8 @@ class SketchGloc(LatentDecoderMethod):
         super().__init__(config)
         config = self.config
         self.encoder = SketchGlocEncoder(config)
-        self.decoder = MixtureDecoder(
+        self.decoder = config.decoder.build(
             config.latent_size,
-            config.decoder_size,
-            config.num_mixtures,
-            config.decoder_cell,
-            recurrent_dropout=config.recurrent_dropout,
-            hyper_size=config.hyper_size,
-            hyper_embedding_size=config.hyper_embedding_size,
             # the reference initialises the z -> initial state layer for tanh (variance scaling,
             # factor 5 / 3): the code reaches the decoder's state from the first step, where
             # sketch-rnn's std of 0.001 leaves it to the input path at first
@@ -553,7 +546,7 @@ class SketchGloc(LatentDecoderMethod):
             source: a batch (encode, then decode: reconstruction, healing or correction), a
                 ``(B, Z)`` tensor of codes, or a count ``n`` (``z ~ N(0, I)``; SketchGloc has no
                 KL term, so its codes need not follow that prior).
-            temperature: sampling temperature; None uses ``config.temperature``.
+            temperature: sampling temperature; None uses ``config.decoder.temperature``.
             greedy: the most likely component and pen state and the component mean.
             max_len: most points per sketch; None uses ``config.max_length``.
             use_mean: for a batch, decode ``mu`` rather than a sample.

@@ -62,7 +62,9 @@ Differences from the reference code, all deliberate:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -71,12 +73,12 @@ from torch import Tensor, nn
 from sketchssl.errors import ConfigError, SketchFormatError
 from sketchssl.methods.base import distributed_mean, require_keys
 from sketchssl.methods.latent_decoder import (
+    MOVED_DECODER_KEYS,
     LatentDecoderMethod,
-    check_decoder_settings,
+    MixtureDecoderConfig,
     decoder_targets,
 )
 from sketchssl.methods.registry import register_method
-from sketchssl.nn.decoder import MixtureDecoder
 from sketchssl.nn.gcn import (
     GLOBAL_NODE_WEIGHT,
     NEIGHBOUR_WEIGHTS,
@@ -111,12 +113,14 @@ class SPGra2SeqConfig:
             embedding width ``D``. ``patch_size`` halved once per layer must end at most 2 (checked
             when the model is built, after the training layer has set ``patch_size``).
         latent_size: width of ``z`` (``z_size``).
-        decoder_size: decoder units (``dec_rnn_size``, README 1024).
-        num_mixtures: Gaussian mixture components of the decoder (hard-coded 20).
-        decoder_cell: ``lstm``, ``layer_norm`` or ``hyper`` (``dec_model``).
-        recurrent_dropout: drop probability of the decoder cell candidate (SP-gra2seq: 0).
-        hyper_size: hyper LSTM units of a ``hyper`` cell.
-        hyper_embedding_size: hyper embedding width of a ``hyper`` cell.
+        decoder: the mixture decoder, its sampler and its loss's steps
+            (:class:`~sketchssl.methods.latent_decoder.MixtureDecoderConfig`). SP-gra2seq's
+            defaults: ``size`` 1024 (``dec_rnn_size``, README), ``num_mixtures`` 20 (hard-coded),
+            ``cell`` lstm (``dec_model``), ``recurrent_dropout`` 0, ``temperature`` 0.24
+            (``sample.py``), ``variance_exponent`` 2 (``sample.py`` multiplies sigma by
+            ``sqrt(tau)^2``, i.e. the variance by ``tau^2``), ``pen_temperature`` None (the pen
+            follows the sampling temperature, as the paper does), no ``trim_padding``, and the
+            pen loss masked in eval mode (the reference eval model, ``is_training=False``).
         num_clusters: centroids of the clustering constraint (``num_mixture``: README 30).
         cluster_weight: weight of ``L_clu`` in the loss (0.25).
         centroid_momentum: ``c <- momentum c + (1 - momentum) batch_mean`` (0.75).
@@ -124,28 +128,24 @@ class SPGra2SeqConfig:
         global_weight: weight of each patch's link from node 0.
         batch_norm_momentum: torch momentum of both BatchNorms (TensorFlow ``decay`` 0.9).
         max_length: points :meth:`SPGra2Seq.generate` draws at most.
-        trim_padding: in training, run the decoder only to the longest sketch plus one end row
-            (faster; the pen loss of the skipped end rows is left out).
-        mask_pen_loss_in_eval: in eval mode count the pen loss on real rows only (the reference
-            eval model, ``is_training=False``).
-        temperature: default sampling temperature (``sample.py``: 0.24).
-        variance_exponent: sampling variances are scaled by ``temperature ** variance_exponent``;
-            ``sample.py`` multiplies sigma by ``sqrt(tau)^2``, i.e. the variance by ``tau^2``: 2.
-        pen_temperature: temperature of the pen state when sampling; None (default) uses
-            the sampling temperature, as the paper does. 1.0 keeps the model's own pen rates
-            at a low offset temperature (:func:`~sketchssl.nn.mixture.sample_mixture`).
     """
+
+    #: the flat keys of checkpoints before ``model.decoder``
+    moved_keys: ClassVar[dict[str, tuple[str, ...]]] = MOVED_DECODER_KEYS
 
     patch_size: int = 256
     patch_slots: int = 20
     cnn_channels: tuple[int, ...] = PAPER_CHANNELS
     latent_size: int = 128
-    decoder_size: int = 1024
-    num_mixtures: int = 20
-    decoder_cell: str = "lstm"
-    recurrent_dropout: float = 0.0
-    hyper_size: int = 256
-    hyper_embedding_size: int = 32
+    decoder: MixtureDecoderConfig = field(
+        default_factory=partial(
+            MixtureDecoderConfig,
+            size=1024,
+            recurrent_dropout=0.0,
+            temperature=0.24,
+            variance_exponent=2.0,
+        )
+    )
     num_clusters: int = 30
     cluster_weight: float = 0.25
     centroid_momentum: float = 0.75
@@ -153,20 +153,11 @@ class SPGra2SeqConfig:
     global_weight: float = GLOBAL_NODE_WEIGHT
     batch_norm_momentum: float = 0.1
     max_length: int = 250
-    trim_padding: bool = False
-    mask_pen_loss_in_eval: bool = True
-    temperature: float = 0.24
-    variance_exponent: float = 2.0
-    pen_temperature: float | None = None
 
     def __post_init__(self) -> None:
         for key in (
             "patch_slots",
             "latent_size",
-            "decoder_size",
-            "num_mixtures",
-            "hyper_size",
-            "hyper_embedding_size",
             "num_clusters",
             "max_length",
         ):
@@ -181,7 +172,6 @@ class SPGra2SeqConfig:
             )
         if self.patch_size < 2:
             raise ConfigError(f"config key 'patch_size' must be at least 2, got {self.patch_size}")
-        check_decoder_settings(self)
         if not self.neighbour_weights:
             raise ConfigError("config key 'neighbour_weights' needs at least one weight")
         if not 0.0 <= self.centroid_momentum <= 1.0:
@@ -363,9 +353,10 @@ class SPGra2Seq(LatentDecoderMethod):
             generator, which the training layer re-seeds each step.
 
     Examples:
+        >>> from sketchssl.methods.latent_decoder import MixtureDecoderConfig
         >>> config = SPGra2SeqConfig(patch_size=8, patch_slots=3, cnn_channels=(4, 8),
-        ...                          latent_size=4, decoder_size=8, num_mixtures=2,
-        ...                          num_clusters=2)
+        ...     latent_size=4, num_clusters=2,
+        ...     decoder=MixtureDecoderConfig(size=8, num_mixtures=2, recurrent_dropout=0.0))
         >>> model = SPGra2Seq(config)
         >>> patches = {"patches": torch.rand(2, 4, 8, 8) * 2 - 1,
         ...            "patch_valid": torch.ones(2, 3, dtype=torch.bool),
@@ -409,20 +400,12 @@ class SPGra2Seq(LatentDecoderMethod):
         for head in (self.mu, self.log_variance):  # Cnn.FcNet kaiming_init(.., 'no')
             nn.init.normal_(head.weight, std=math.sqrt(1.0 / features))
         self.clusters = CentroidBank(config.num_clusters, features, config.centroid_momentum)
-        self.decoder = MixtureDecoder(
-            config.latent_size,
-            config.decoder_size,
-            config.num_mixtures,
-            config.decoder_cell,
-            recurrent_dropout=config.recurrent_dropout,
-            hyper_size=config.hyper_size,
-            hyper_embedding_size=config.hyper_embedding_size,
-        )
+        self.decoder = config.decoder.build(config.latent_size)
         # the reference FcNet initialisers: 'tanh' for the initial state, 'no' for the output
         nn.init.normal_(
             self.decoder.initial_state_layer.weight, std=math.sqrt(5.0 / (3.0 * config.latent_size))
         )
-        nn.init.normal_(self.decoder.head.weight, std=math.sqrt(1.0 / config.decoder_size))
+        nn.init.normal_(self.decoder.head.weight, std=math.sqrt(1.0 / config.decoder.size))
         self.generator: torch.Generator | None = None
 
     # ------------------------------------------------------------------ inputs
@@ -556,7 +539,7 @@ class SPGra2Seq(LatentDecoderMethod):
             source: a patch batch (encode, then decode: reconstruction or healing), a ``(B, Z)``
                 tensor of codes, or a count ``n`` (``z ~ N(0, I)``; without a KL term that is
                 not the distribution the codes were trained on).
-            temperature: sampling temperature; None uses ``config.temperature``.
+            temperature: sampling temperature; None uses ``config.decoder.temperature``.
             greedy: most likely component and pen state and the component mean at each step.
             max_len: most points per sketch; None uses ``config.max_length``.
             use_mean: for a batch, decode ``mu`` (the reference) rather than a sample.

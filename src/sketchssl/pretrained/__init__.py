@@ -112,8 +112,9 @@ def load_model(
 
         return load_method(text, model_overrides=model_overrides)
     import sketchssl.methods  # noqa: F401  (registers the methods)
+    from sketchssl.configuration import deep_merge
     from sketchssl.methods.checkpoint import read_torch_file
-    from sketchssl.methods.registry import build_method
+    from sketchssl.methods.registry import build_method, upgrade_model_config
 
     entry = model_entry(text)
     path = _folder() / entry["file"]
@@ -126,9 +127,10 @@ def load_model(
             "shipped; refusing to load it (reinstall sketchssl)",
         )
     run_config = json.loads(json.dumps(entry["run_config"]))
+    run_config["model"] = upgrade_model_config(entry["method"], run_config.get("model"))
     if model_overrides:
-        run_config["model"] = {**run_config.get("model", {}), **model_overrides}
-    method = build_method(entry["method"], run_config.get("model", {}))
+        run_config["model"] = deep_merge(run_config["model"], model_overrides)
+    method = build_method(entry["method"], run_config["model"])
     state = read_torch_file(path, "weight file")
     state = {
         key: value.float() if value.is_floating_point() else value for key, value in state.items()

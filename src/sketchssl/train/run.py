@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 
 from sketchssl.atomic import atomic_write
 from sketchssl.errors import ConfigError
-from sketchssl.methods import build_method
+from sketchssl.methods import build_method, upgrade_model_config
 from sketchssl.methods.checkpoint import method_state_dict, read_checkpoint
 from sketchssl.threads import resolve_threads
 from sketchssl.train.checkpoint import AtomicCheckpointIO
@@ -129,6 +129,8 @@ def resolve_config(
             raise ConfigError(
                 f"{run_dir} holds a {base.get('method')!r} run; resume it with that method name"
             )
+        if isinstance(base.get("model"), dict):  # a run saved before a model key moved
+            base["model"] = upgrade_model_config(method, base["model"])
         return load_run_config(method, None, extra, base=base)
     return load_run_config(method, preset, extra)
 
