@@ -26,3 +26,13 @@ def test_demo_writes_drawings_report_and_figures(tmp_path) -> None:
     assert "2,000 real QuickDraw drawings" in result.output
     summary = json.loads((out / "store_summary.json").read_text())
     assert summary["num_sketches"] == 2000 and summary["num_classes"] == 20
+    # step 4: the shipped encoders on the same test drawings (when the installation has any)
+    from sketchssl import pretrained
+
+    if pretrained.list_models():
+        assert "the encoders that ship with sketchssl" in result.output
+        for name in pretrained.list_models():
+            assert f"shipped: {name}" in result.output
+        assert (out / "shipped" / "neighbours.png").is_file()
+    else:
+        assert "none in this installation" in result.output

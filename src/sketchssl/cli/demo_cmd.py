@@ -60,11 +60,65 @@ def build_and_render(out: Path, workers: int | None) -> Path:
     return store_path
 
 
+def save_neighbours(method, run_config: dict, store, path: Path) -> None:  # noqa: ANN001
+    """Eight test drawings (one every few classes) and their nearest train drawings."""
+    from sketchssl.eval.embed import embed_store
+    from sketchssl.eval.neighbour_figure import save_neighbour_figure
+
+    gallery, gallery_indices = embed_store(method, run_config, store, split="train", progress=False)
+    queries, query_indices = embed_store(method, run_config, store, split="test", progress=False)
+    shown = query_indices[:: max(1, len(query_indices) // 8)][:8]
+    positions = [int(list(query_indices).index(index)) for index in shown]
+    save_neighbour_figure(
+        [store[int(i)] for i in shown],
+        queries[positions],
+        [store.label(int(i)) for i in shown],
+        [store[int(i)] for i in gallery_indices],
+        gallery,
+        [store.label(int(i)) for i in gallery_indices],
+        store.class_names,
+        path,
+    )
+
+
+def evaluate_shipped(out: Path, store_path: Path, seed: int) -> dict[str, dict[str, float]]:
+    """Step 4: every encoder that ships with sketchssl on the same test split, no training.
+
+    Their training data (SPG20 and QuickDraw mini train splits) holds none of the sample's test
+    drawings, which are in the SPG20 test split. Returns ``{encoder name: metrics}``; the
+    default encoder's embedding map and neighbours go to ``out / "shipped"``.
+    """
+    from sketchssl import pretrained
+    from sketchssl.data.store import SketchStore
+    from sketchssl.eval.representation import RepresentationEval, evaluate_checkpoint
+
+    rows: dict[str, dict[str, float]] = {}
+    names = sorted(pretrained.list_models())
+    if not names:
+        return rows
+    default = pretrained.default_model()
+    folder = out / "shipped"
+    for name in names:
+        results = evaluate_checkpoint(
+            RepresentationEval(
+                checkpoint=name,
+                store=store_path,
+                out=folder / name,
+                plot=folder / "embedding_map.png" if name == default else None,
+                seed=seed,
+                parts=False,
+                command=f"sketchssl eval {name} --data {store_path.name}",
+            )
+        )
+        rows[f"shipped: {name}"] = results["pretrained"]
+    method, run_config = pretrained.load_model(default)
+    save_neighbours(method, run_config, SketchStore.open(store_path), folder / "neighbours.png")
+    return rows
+
+
 def train_and_evaluate(out: Path, store_path: Path, minutes: float, seed: int) -> dict:
     """Steps 2 and 3; returns the metrics rows."""
     from sketchssl.data.store import SketchStore
-    from sketchssl.eval.embed import embed_store
-    from sketchssl.eval.neighbour_figure import save_neighbour_figure
     from sketchssl.eval.representation import RepresentationEval, evaluate_checkpoint
     from sketchssl.methods.checkpoint import load_method
     from sketchssl.train.config import load_run_config
@@ -103,21 +157,7 @@ def train_and_evaluate(out: Path, store_path: Path, minutes: float, seed: int) -
         )
     )
     method, run_config = load_method(result.checkpoint, model_overrides=dict(DEMO_SETTINGS))
-    store = SketchStore.open(store_path)
-    gallery, gallery_indices = embed_store(method, run_config, store, split="train", progress=False)
-    queries, query_indices = embed_store(method, run_config, store, split="test", progress=False)
-    shown = query_indices[:: max(1, len(query_indices) // 8)][:8]
-    positions = [int(list(query_indices).index(index)) for index in shown]
-    save_neighbour_figure(
-        [store[int(i)] for i in shown],
-        queries[positions],
-        [store.label(int(i)) for i in shown],
-        [store[int(i)] for i in gallery_indices],
-        gallery,
-        [store.label(int(i)) for i in gallery_indices],
-        store.class_names,
-        report / "neighbours.png",
-    )
+    save_neighbours(method, run_config, SketchStore.open(store_path), report / "neighbours.png")
     return rows
 
 
@@ -159,3 +199,14 @@ def register(app: typer.Typer) -> None:
         typer.echo(
             f"wrote {out}/report: metrics.md, metrics.json, embedding_map.png, neighbours.png"
         )
+        typer.echo("\nthe encoders that ship with sketchssl, on the same test drawings ...")
+        shipped = evaluate_shipped(out, store_path, seed)
+        if not shipped:
+            typer.echo("none in this installation (sketchssl pretrained --list)")
+            return
+        typer.echo("\n" + print_results(shipped))
+        typer.echo(
+            "Trained for longer on the SPG20 and QuickDraw mini train splits (none of these test "
+            "drawings), no training here: sketchssl pretrained --list gives their model cards."
+        )
+        typer.echo(f"wrote {out}/shipped: embedding_map.png, neighbours.png, one report each")
