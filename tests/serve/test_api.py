@@ -61,6 +61,8 @@ def test_info_says_what_is_loaded(client):
     store = SketchStore.open(client.app.state.service.gallery.store.path)
     assert info["gallery_size"] == len(store.split_indices("train"))
     assert info["classes"] == 14
+    # the healer was trained on the doodle store's train split: its classes, by name
+    assert info["heal_classes"] == store.classes_in("train")
     assert info["limits"]["max_strokes"] == 256 and info["limits"]["burst"] == 40
 
 

@@ -224,6 +224,11 @@ class InfoResponse(BaseModel):
     classify: Literal["classifier_head", "knn"] | None
     complete: bool
     heal: str | None = Field(description="The healing method, or None without one.")
+    heal_classes: list[str] | None = Field(
+        default=None,
+        description="The classes the healer was trained on (it heals any drawing, but knows "
+        "these); None without a healer or when its checkpoint does not say.",
+    )
     gallery_size: int
     classes: int
     limits: LimitsInfo

@@ -157,6 +157,15 @@ def embed_gallery(
     return Gallery(store, np.sort(np.asarray(dataset.indices)), embeddings, labels)
 
 
+def healer_classes(healer: LoadedCheckpoint | None) -> list[str] | None:
+    """The class names a healing checkpoint was trained on; None without one or when unknown."""
+    from sketchssl.methods.checkpoint import training_classes
+
+    if healer is None or not healer.path.is_file():
+        return None
+    return training_classes(healer.path)
+
+
 def heals(method: Any) -> bool:
     """Whether ``generate`` follows the healing protocol (``batch, temperature, greedy, ...``)."""
     from sketchssl.eval.generation import can_draw
@@ -192,6 +201,8 @@ class ModelService:
         self.encoder = encoder
         self.gallery = gallery
         self.healer = healer
+        # the classes the healer was trained on (None: not known), shown by the page
+        self.heal_classes = healer_classes(healer)
         self.knn = knn or KNNConfig()
         self._lock = threading.Lock()
 
@@ -452,6 +463,7 @@ class ModelService:
             "classify": self.classify_source,
             "complete": self.can_complete,
             "heal": self.healer.name if self.healer is not None else None,
+            "heal_classes": self.heal_classes,
             "gallery_size": 0 if self.gallery is None else len(self.gallery.indices),
             "classes": len(self.class_names),
         }

@@ -383,7 +383,13 @@
     parts.push(info.classify === "classifier_head" ? "classifier head"
       : info.classify === "knn" ? "kNN classification over the gallery" : "no classifier");
     parts.push(`${info.gallery_size} gallery sketches`);
-    if (info.heal) parts.push(`healing: ${info.heal}`);
+    if (info.heal) {
+      const known = info.heal_classes;
+      parts.push(known && known.length
+        ? `healing: ${info.heal} (trained on ${known.length} classes: ${known.slice(0, 20).join(", ")}`
+          + `${known.length > 20 ? ", ..." : ""})`
+        : `healing: ${info.heal}`);
+    }
     $("model-info").textContent = parts.join(" · ");
     const unavailable = {
       predictions: !info.classify, neighbours: !info.gallery_size,
