@@ -1,0 +1,66 @@
+"""The encoders that ship in the package: they load (hash checked), embed and classify.
+
+The sample's test drawings are in the SPG20 test split, which none of the shipped encoders or
+heads was trained on, so the accuracy here is a held-out figure (chance: 1 / 345).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sketchssl import pretrained
+from sketchssl.cli.app import app
+
+runner = CliRunner()
+SHIPPED = sorted(pretrained.list_models())
+SPG20 = Path(os.environ.get("SKETCHSSL_DATA", "../shared/data")) / "quickdraw_spg20"
+
+
+def test_the_package_ships_an_image_and_a_sequence_encoder():
+    methods = {pretrained.model_entry(name)["method"] for name in SHIPPED}
+    assert "rotation_cnn" in methods and "sketchgloc" in methods
+    assert pretrained.default_model() == "rotation-cnn-spg20"
+    for name in SHIPPED:
+        card = pretrained.card(name)
+        assert "command" in card and "figures" in card
+        size = (pretrained._folder() / pretrained.model_entry(name)["file"]).stat().st_size
+        assert size < 8 * 2**20, f"{name}: {size} bytes is more than a small weight file"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_encoder_classifies_held_out_real_drawings(name, tmp_path):
+    out = tmp_path / "predictions.csv"
+    result = runner.invoke(
+        app,
+        ["classify", "quickdraw-sample", "--model", name, "--split", "test", "-o", str(out), "-q"],
+    )
+    assert result.exit_code == 0, result.output
+    with out.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 200
+    top1 = sum(row["true_class"] == row["class_1"] for row in rows) / len(rows)
+    assert top1 > 0.5, f"{name}: top-1 {top1:.2f} on held-out drawings"  # chance 0.003
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_model_card_figures_reproduce(name, tmp_path):
+    """``sketchssl eval NAME`` on SPG20 gives the figures its model card states."""
+    if not SPG20.is_dir():
+        pytest.skip(f"SPG20 not found at {SPG20}")
+    store = tmp_path / "spg.store"
+    assert runner.invoke(app, ["data", "build", str(SPG20), "-o", str(store)]).exit_code == 0
+    report = tmp_path / "report"
+    result = runner.invoke(app, ["eval", name, "--data", str(store), "-o", str(report)])
+    assert result.exit_code == 0, result.output
+    measured = json.loads((report / "metrics.json").read_text())["results"]["pretrained"]
+    stated = pretrained.model_entry(name)["card"]["figures"]["pretrained"]
+    for key, value in stated.items():
+        assert 100 * measured[key] == pytest.approx(value, abs=0.02), key
