@@ -64,3 +64,26 @@ def test_the_model_card_figures_reproduce(name, tmp_path):
     stated = pretrained.model_entry(name)["card"]["figures"]["pretrained"]
     for key, value in stated.items():
         assert 100 * measured[key] == pytest.approx(value, abs=0.02), key
+
+
+def test_serve_defaults_to_the_shipped_encoder_and_its_head(tmp_path):
+    """No --checkpoint: the shipped image encoder, its 345-class head, the sample as gallery."""
+    from fastapi.testclient import TestClient
+
+    from sketchssl.cli.serve_cmd import resolve_defaults
+    from sketchssl.serve.app import create_app
+    from sketchssl.serve.service import ModelService
+
+    checkpoint, gallery = resolve_defaults(None, None, lambda message: None)
+    assert checkpoint == pretrained.default_model()
+    client = TestClient(create_app(ModelService.from_paths(checkpoint, gallery=gallery)))
+    info = client.get("/api/info").json()
+    assert info["classify"] == "linear_head" and info["classes"] == 345
+    house = [  # a square, a roof and a door, in QuickDraw's 0-255 simplified coordinates
+        [[60, 200, 200, 60, 60], [120, 120, 240, 240, 120]],
+        [[50, 130, 210], [125, 40, 125]],
+        [[115, 115, 145, 145], [240, 190, 190, 240]],
+    ]
+    reply = client.post("/api/classify", json={"drawing": house}).json()
+    assert reply["source"] == "linear_head"
+    assert "house" in [entry["name"] for entry in reply["top"]], reply["top"]

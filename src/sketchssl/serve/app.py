@@ -170,7 +170,7 @@ def create_app(
 
     @app.post("/api/classify", response_model=ClassifyResponse, responses=ERRORS)
     def classify(request: DrawingRequest) -> dict[str, Any]:
-        """Top-5 classes: the checkpoint's classifier head, else weighted kNN over the gallery."""
+        """Top-5 classes: a classifier head, a shipped linear head, else kNN over the gallery."""
         source = service.classify_source
         require(
             source is not None,
@@ -180,6 +180,11 @@ def create_app(
         top = service.classify(drawing_of(request))
         if source == "classifier_head":
             note = f"softmax of the {service.encoder.name} classifier head"
+        elif source == "linear_head":
+            note = (
+                f"softmax of the linear head shipped with {service.encoder.path} over its "
+                f"features ({len(service.class_names)} QuickDraw classes)"
+            )
         else:
             note = (
                 f"no classifier head in {service.encoder.name}: weighted kNN (k = "

@@ -162,7 +162,7 @@ class ClassScore(BaseModel):
 class ClassifyResponse(BaseModel):
     """Top-5 classes, and which classifier produced them."""
 
-    source: Literal["classifier_head", "knn"]
+    source: Literal["classifier_head", "linear_head", "knn"]
     note: str
     top: list[ClassScore]
 
@@ -221,7 +221,7 @@ class InfoResponse(BaseModel):
     """What this server has loaded and which endpoints work."""
 
     method: str
-    classify: Literal["classifier_head", "knn"] | None
+    classify: Literal["classifier_head", "linear_head", "knn"] | None
     complete: bool
     heal: str | None = Field(description="The healing method, or None without one.")
     heal_classes: list[str] | None = Field(

@@ -184,6 +184,8 @@ class ModelService:
         gallery: embedded gallery sketches, or None.
         healer: a generative checkpoint for healing, or None.
         knn: kNN settings of classification without a head.
+        linear_head: a :class:`~sketchssl.eval.classify.LinearHead` over the encoder's features
+            (a shipped encoder's head); classification uses it before kNN.
     """
 
     def __init__(
@@ -192,6 +194,7 @@ class ModelService:
         gallery: Gallery | None = None,
         healer: LoadedCheckpoint | None = None,
         knn: KNNConfig | None = None,
+        linear_head: Any = None,
     ) -> None:
         if healer is not None and not heals(healer.method):
             raise ConfigError(
@@ -204,6 +207,7 @@ class ModelService:
         # the classes the healer was trained on (None: not known), shown by the page
         self.heal_classes = healer_classes(healer)
         self.knn = knn or KNNConfig()
+        self.linear_head = linear_head
         self._lock = threading.Lock()
 
     @classmethod
@@ -230,14 +234,22 @@ class ModelService:
         if heal_checkpoint is not None:
             healer = load_checkpoint(heal_checkpoint, gallery_store)
             say(f"loaded {healer.name} from {heal_checkpoint} for healing")
-        return cls(encoder, embedded, healer)
+        from sketchssl import pretrained
+
+        head = None
+        if not Path(checkpoint).is_file() and pretrained.has_head(str(checkpoint)):
+            head = pretrained.load_head(str(checkpoint))
+            say(f"classifying with the linear head shipped with {checkpoint}")
+        return cls(encoder, embedded, healer, linear_head=head)
 
     # ------------------------------------------------------------------------ what is on offer
     @property
     def classify_source(self) -> str | None:
-        """``"classifier_head"``, ``"knn"`` or None (no head and no labelled gallery)."""
+        """``"classifier_head"``, ``"linear_head"``, ``"knn"`` or None (no way to classify)."""
         if is_label_classifier(self.encoder.method):
             return "classifier_head"
+        if self.linear_head is not None:
+            return "linear_head"
         if self.gallery is not None and self.gallery.labelled:
             return "knn"
         return None
@@ -257,6 +269,8 @@ class ModelService:
             if len(names) != count and self.gallery is not None:
                 names = self.gallery.store.class_names
             return names if len(names) == count else [f"class {i}" for i in range(count)]
+        if self.classify_source == "linear_head":
+            return list(self.linear_head.class_names)
         return self.gallery.store.class_names if self.gallery is not None else []
 
     # ------------------------------------------------------------------------------ endpoints
@@ -285,6 +299,9 @@ class ModelService:
             with self._lock:
                 batch = self.encoder.views.batch([drawing.stroke3])
                 scores = torch.softmax(self.encoder.method.logits(batch)[0].float(), dim=0)  # (C,)
+        elif source == "linear_head":
+            features = self.embed(drawing)[None]  # (1, D)
+            scores = torch.softmax(self.linear_head(features)[0].float(), dim=0)  # (C,)
         else:
             gallery = self.gallery
             query = self.embed(drawing)[None]  # (1, D)

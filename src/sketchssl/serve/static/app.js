@@ -381,6 +381,7 @@
     limits = info.limits;
     const parts = [`model: ${info.method}`];
     parts.push(info.classify === "classifier_head" ? "classifier head"
+      : info.classify === "linear_head" ? `linear head over ${info.classes} classes`
       : info.classify === "knn" ? "kNN classification over the gallery" : "no classifier");
     parts.push(`${info.gallery_size} gallery sketches`);
     if (info.heal) {
