@@ -63,7 +63,10 @@ def test_the_model_card_figures_reproduce(name, tmp_path):
     measured = json.loads((report / "metrics.json").read_text())["results"]["pretrained"]
     stated = pretrained.model_entry(name)["card"]["figures"]["pretrained"]
     for key, value in stated.items():
-        assert 100 * measured[key] == pytest.approx(value, abs=0.02), key
+        # kNN and retrieval are exact; a probe is an iterative fit whose float sums depend on
+        # the thread count (measured: part mIoU 73.06 at 1 thread vs 73.01 at 2)
+        tolerance = 0.2 if key in ("linear_top1", "part_miou") else 0.02
+        assert 100 * measured[key] == pytest.approx(value, abs=tolerance), key
 
 
 def test_serve_defaults_to_the_shipped_encoder_and_its_head(tmp_path):
