@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from sketchssl.errors import ConfigError
 from sketchssl.render.patch_view import corrupt_sequence, patch_config_from_data
 from sketchssl.render.patches import PatchConfig
+from sketchssl.render.wrapped_dataset import WrappedDataset
 
 __all__ = [
     "CORRUPTION_VIEW",
@@ -35,7 +35,7 @@ __all__ = [
 CORRUPTION_VIEW = "corrupted_sequence"
 
 
-class CorruptedSequenceDataset(Dataset):
+class CorruptedSequenceDataset(WrappedDataset):
     """Items of ``base`` plus ``input_strokes5`` / ``input_mask`` of a patch-masked copy.
 
     Args:
@@ -59,28 +59,6 @@ class CorruptedSequenceDataset(Dataset):
         self.mask_prob = float(mask_prob)
         self.config = config or PatchConfig()
         self.seed = int(seed)
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    @property
-    def indices(self) -> np.ndarray:
-        """Store indices of the items (the base dataset's; settable)."""
-        return self.base.indices
-
-    @indices.setter
-    def indices(self, value: np.ndarray) -> None:
-        self.base.indices = value
-
-    @property
-    def scale(self) -> float | None:
-        """The base dataset's global scale factor."""
-        return self.base.scale
-
-    @property
-    def store(self):  # noqa: ANN201 - the base dataset's SketchStore
-        """The base dataset's store."""
-        return self.base.store
 
     def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
         index, sketch = self.base.sketch_at(position)

@@ -39,6 +39,7 @@ from sketchssl.render.patches import (
     mask_canvas,
     patch_centres,
 )
+from sketchssl.render.wrapped_dataset import WrappedDataset
 
 __all__ = [
     "PATCH_KEYS",
@@ -208,7 +209,7 @@ def patch_view(
     }
 
 
-class PatchViewDataset(Dataset):
+class PatchViewDataset(WrappedDataset):
     """A :class:`~sketchssl.render.views.SketchDataset` whose items also hold the patch view.
 
     Args:
@@ -235,30 +236,6 @@ class PatchViewDataset(Dataset):
         self.mask_table = mask_table
         self.config = config or PatchConfig()
         self.seed = seed
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    # The base dataset's selection and preprocessing, so code written for a SketchDataset
-    # (samplers reading lengths, evaluation subsampling the gallery) works on the wrapper.
-    @property
-    def indices(self) -> np.ndarray:
-        """Store indices of the items (the base dataset's; settable)."""
-        return self.base.indices
-
-    @indices.setter
-    def indices(self, value: np.ndarray) -> None:
-        self.base.indices = value
-
-    @property
-    def scale(self) -> float | None:
-        """The base dataset's global scale factor."""
-        return self.base.scale
-
-    @property
-    def store(self):  # noqa: ANN201 - the base dataset's SketchStore
-        """The base dataset's store."""
-        return self.base.store
 
     def prepare(self, sketch: np.ndarray) -> np.ndarray:
         """The base dataset's per-sketch preprocessing."""
