@@ -14,6 +14,7 @@ from sketchssl.data.augment import (
     compose,
     drop_points,
     random_scale,
+    random_sine_deform,
     rotate,
     rotate90,
     sine_deform,
@@ -227,6 +228,61 @@ def test_sine_deform_keeps_bbox_order_and_flat_axes():
 
 
 # ---------------------------------------------------------------- chains
+
+
+def test_random_sine_deform_is_a_drawn_paper_warp_in_the_same_box():
+    sketch = random_sketch(np.random.default_rng(5))
+    before = stroke3_to_absolute(sketch)[:, 0:2]
+    seen = set()
+    for seed in range(40):
+        warped = random_sine_deform(sketch, np.random.default_rng(seed))
+        after = stroke3_to_absolute(warped)[:, 0:2]
+        np.testing.assert_array_equal(warped[:, 2], sketch[:, 2])
+        # monotone per axis, ends fixed: the box size and the order of points are kept (stroke-3
+        # starts at the origin, so the box is kept up to where the warped first point lands)
+        np.testing.assert_allclose(np.ptp(after, axis=0), np.ptp(before, axis=0), atol=1e-9)
+        for axis in (0, 1):
+            order = np.argsort(before[:, axis], kind="stable")
+            assert np.all(np.diff(after[order, axis]) >= -1e-9)
+        moved = np.abs(after - before).max(axis=0) > 1e-6  # (2,) which axes were warped
+        assert moved.any()
+        seen.add(tuple(moved))
+        # the same generator state gives the same warp
+        again = random_sine_deform(sketch, np.random.default_rng(seed))
+        np.testing.assert_array_equal(again, warped)
+    assert seen == {(True, False), (False, True), (True, True)}  # x only, y only, both
+
+
+def test_random_sine_deform_matches_sine_deform_on_the_drawn_strengths():
+    """With the mirror undone by hand, a draw is :func:`sine_deform` with strengths in range."""
+    sketch = random_sketch(np.random.default_rng(6))
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        warped = random_sine_deform(sketch, rng)
+        replay = np.random.default_rng(seed)
+        axes = ((True, False), (False, True), (True, True))[int(replay.integers(3))]
+        strengths = []
+        for warped_axis in axes:
+            if not warped_axis:
+                strengths.append(0.0)
+            elif replay.random() < 0.5:
+                strengths.append(-float(replay.uniform(1.0, 4.1)))
+            else:
+                strengths.append(float(replay.uniform(1.0, 2.1)))
+        mirror = np.where(replay.random(2) < 0.5, -1.0, 1.0)
+        assert all(s == 0.0 or 1.0 <= abs(s) <= 4.1 for s in strengths)
+        flipped = sketch.astype(np.float64) * np.array([mirror[0], mirror[1], 1.0])
+        expected = sine_deform(flipped, strengths[0], strengths[1])
+        expected[:, 0:2] *= mirror
+        np.testing.assert_allclose(warped, expected, atol=1e-12)
+
+
+def test_random_sine_deform_rejects_folding_ranges():
+    sketch = random_sketch(np.random.default_rng(7))
+    with pytest.raises(ConfigError, match="folds"):
+        random_sine_deform(sketch, np.random.default_rng(0), max_squeeze=4.5)
+    with pytest.raises(ConfigError, match="min_strength"):
+        random_sine_deform(sketch, np.random.default_rng(0), min_strength=3.0)
 
 
 def test_compose_applies_in_order_with_one_generator():

@@ -11,7 +11,7 @@ import torch
 
 from sketchssl.data.build import build_store
 from sketchssl.errors import ConfigError
-from sketchssl.render.pretext import build_view, sketch_points
+from sketchssl.render.pretext import RandomWarp, build_view, sketch_points
 from sketchssl.render.raster import render_strokes
 from sketchssl.render.views import SketchDataset
 
@@ -181,3 +181,32 @@ def test_sketch_dataset_builds_the_new_views(tmp_path):
     torch.testing.assert_close(item["deformation_points"][0], item["points"])
     with pytest.raises(ConfigError, match="views"):
         SketchDataset(store, views=("rotations",), normalization="none")
+
+
+def test_random_warp_changes_only_the_warped_copy_and_each_epoch(tmp_path):
+    store = tmp_path / "doodles.store"
+    build_store(["doodles:2"], store, workers=1, progress=False)
+    options = dict(views=("deformation_images",), max_len=64, normalization="none", raster_size=32)
+    paper = SketchDataset(store, **options)
+    drawn = SketchDataset(store, **options, warp=RandomWarp(seed=3))
+    first, again, later = drawn[0], drawn[0], drawn[len(drawn)]  # later: item 0 of epoch 1
+    images = first["deformation_images"]  # (2, 1, 32, 32)
+    assert first["deformation_images_labels"].tolist() == [0, 1]
+    torch.testing.assert_close(images[0], paper[0]["deformation_images"][0])  # copy 0: original
+    torch.testing.assert_close(images, again["deformation_images"])  # reproducible
+    assert (images[1] - images[0]).abs().max() > 0.5  # the drawn warp is visible
+    assert (images[1] - paper[0]["deformation_images"][1]).abs().max() > 0.5  # not the paper's
+    assert (images[1] - later["deformation_images"][1]).abs().max() > 0.5  # new each epoch
+    other_seed = SketchDataset(store, **options, warp=RandomWarp(seed=4))[0]
+    assert (images[1] - other_seed["deformation_images"][1]).abs().max() > 0.5
+
+
+def test_random_warp_is_a_data_option_that_draws_every_epoch():
+    from sketchssl.train.config import DataConfig
+    from sketchssl.train.data import draws_per_epoch
+
+    assert draws_per_epoch(DataConfig(views=("deformation_images",), deformation="random"))
+    assert not draws_per_epoch(DataConfig(views=("deformation_images",)))
+    assert not draws_per_epoch(DataConfig(views=("sequence",), deformation="random"))
+    with pytest.raises(ConfigError, match="data.deformation 'wavy'"):
+        DataConfig(deformation="wavy")

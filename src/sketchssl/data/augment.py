@@ -44,6 +44,7 @@ __all__ = [
     "random_scale",
     "rotate",
     "rotate90",
+    "random_sine_deform",
     "sine_deform",
     "sine_remap",
 ]
@@ -297,6 +298,74 @@ def sine_deform(
     result[:, 0:2] = np.diff(warped, axis=0)
     result[:, 2] = sketch[:, 2]
     return result
+
+
+def random_sine_deform(
+    sketch: np.ndarray,
+    rng: np.random.Generator,
+    min_strength: float = 1.0,
+    max_squeeze: float = 4.1,
+    max_stretch: float = 2.1,
+) -> np.ndarray:
+    """:func:`sine_deform` with a warp drawn from ``rng``: strength, axes and direction.
+
+    The paper's task warps every sketch the same way (``λx = 2.1``, ``λy = -4.1``), so a
+    network can tell warped from original by one local signature (the squeezed band in the
+    middle of the y axis) without knowing anything of the drawing. Here each call draws:
+
+    * which axes are warped: x only, y only or both (one chance in three each);
+    * each warped axis' ``λ``, uniform over ``[-max_squeeze, -min_strength]`` and
+      ``[min_strength, max_stretch]`` (both intervals keep :func:`sine_remap` monotone),
+      with equal chance of either sign;
+    * whether each axis is mirrored before the warp (and back after), which moves the
+      squeezed part from one end of the axis to the other.
+
+    Telling such a sketch from the original needs a prior of what drawings look like, which is
+    the representation the deformation task is meant to teach. This departs from the paper;
+    ``data.deformation: paper`` keeps its fixed warp.
+
+    Args:
+        sketch: ``(N, 3)`` stroke-3.
+        rng: the generator of this draw.
+        min_strength: smallest ``|λ|`` (weaker warps are hard to tell from the original).
+        max_squeeze: largest ``|λ|`` of a negative ``λ`` (at most 4.15, or the axis folds).
+        max_stretch: largest positive ``λ`` (at most 2.2, or the axis folds).
+
+    Returns:
+        float64 ``(N, 3)`` stroke-3 with the same pen column and bounding-box size.
+
+    Examples:
+        >>> warped = random_sine_deform(np.array([[4, 0, 0], [0, 4, 0], [-4, 0, 1]]),
+        ...                             np.random.default_rng(0))
+        >>> warped.shape
+        (3, 3)
+    """
+    if not 0 < min_strength <= min(max_squeeze, max_stretch):
+        raise ConfigError(
+            f"random warp: need 0 < min_strength <= max_squeeze, max_stretch, got "
+            f"{min_strength}, {max_squeeze}, {max_stretch}"
+        )
+    if max_squeeze > 4.15 or max_stretch > 2.2:
+        raise ConfigError(
+            f"random warp: max_squeeze {max_squeeze} > 4.15 or max_stretch {max_stretch} > 2.2 "
+            "folds the axis over (the remap stops being monotone)"
+        )
+    axes = (True, False), (False, True), (True, True)
+    warp_x, warp_y = axes[int(rng.integers(3))]
+    strengths = []
+    for warped in (warp_x, warp_y):
+        if not warped:
+            strengths.append(0.0)
+        elif rng.random() < 0.5:
+            strengths.append(-float(rng.uniform(min_strength, max_squeeze)))
+        else:
+            strengths.append(float(rng.uniform(min_strength, max_stretch)))
+    mirror = np.where(rng.random(2) < 0.5, -1.0, 1.0)  # (2,) per-axis sign of dx, dy
+    flipped = np.asarray(sketch, dtype=np.float64).copy()
+    flipped[:, 0:2] *= mirror
+    warped = sine_deform(flipped, lambda_x=strengths[0], lambda_y=strengths[1])
+    warped[:, 0:2] *= mirror
+    return warped
 
 
 class _Chain:

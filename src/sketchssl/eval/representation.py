@@ -41,6 +41,7 @@ from sketchssl.eval.report import (
     write_report,
 )
 from sketchssl.render.patch_view import with_patch_view
+from sketchssl.render.pretext import RandomWarp
 from sketchssl.render.views import SketchDataset
 from sketchssl.render.wrapper_views import plain_views
 from sketchssl.threads import resolve_threads
@@ -108,7 +109,11 @@ def _dataset(
     scale: float | None,
     with_parts: bool = False,
 ) -> SketchDataset:
-    """The split's dataset as the run config's data section builds it (patch view unmasked)."""
+    """The split's dataset as the run config's data section builds it (patch view unmasked).
+
+    A drawn deformation warp (``data.deformation: random``) is drawn from seed 0, so the
+    pretext objective on the split is the same from one evaluation to the next.
+    """
     base = SketchDataset(
         store,
         split=split,
@@ -122,6 +127,7 @@ def _dataset(
         bbox_factor=float(data.get("bbox_factor", 10.0)),
         clamp_limit=float(data.get("clamp_limit", 1000.0)),
         with_parts=with_parts,
+        warp=RandomWarp(0) if data.get("deformation", "paper") == "random" else None,
     )
     return with_patch_view(base, data, mask_prob=0.0)
 

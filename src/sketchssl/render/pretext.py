@@ -43,13 +43,15 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from sketchssl.data.augment import rotate90, sine_deform
+from sketchssl.data.augment import random_sine_deform, rotate90, sine_deform
 from sketchssl.data.formats import stroke3_to_absolute, truncate_stroke3, validate_stroke3
 from sketchssl.errors import ConfigError
 
 __all__ = [
     "CANVAS_SIZE",
     "DEFORMATION",
+    "DEFORMATIONS",
+    "RandomWarp",
     "PRETEXT_VIEWS",
     "TASKS",
     "VIEWS",
@@ -64,6 +66,8 @@ CANVAS_SIZE = 256  # the QuickDraw canvas the TCN coordinates live on
 #: The paper's warp: ``λx``, ``λy``, ``a``, ``b``.
 DEFORMATION = {"lambda_x": 2.1, "lambda_y": -4.1, "a": 0.0, "b": 1.0}
 TASKS = ("rotation", "deformation")
+#: ``data.deformation``: the paper's fixed warp, or one drawn per sketch (:class:`RandomWarp`).
+DEFORMATIONS = ("paper", "random")
 PRETEXT_VIEWS = tuple(f"{task}_{kind}" for task in TASKS for kind in ("images", "points"))
 VIEWS = ("points", *PRETEXT_VIEWS)
 
@@ -79,6 +83,32 @@ def deform(sketch: np.ndarray) -> np.ndarray:
     return sine_deform(sketch, **DEFORMATION)
 
 
+class RandomWarp:
+    """A sine warp drawn per sketch and epoch (:func:`~sketchssl.data.augment.random_sine_deform`).
+
+    The generator of a draw comes from ``(seed, epoch, store index)``, as the training
+    augmentation's does: every epoch warps a sketch anew, a resumed run warps it the same way,
+    whichever worker loads it.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = int(seed)
+
+    def transform_for(self, index: int, epoch: int) -> Transform:
+        """The warp of store sketch ``index`` in ``epoch``: stroke-3 -> warped stroke-3."""
+        return _DrawnWarp(np.random.default_rng([self.seed, int(epoch), int(index), 0xDEF]))
+
+
+class _DrawnWarp:
+    """``random_sine_deform`` with one generator, as a picklable callable."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def __call__(self, sketch: np.ndarray) -> np.ndarray:
+        return random_sine_deform(sketch, self.rng)
+
+
 class _QuarterTurns:
     """``rotate90(sketch, k)`` as a picklable callable."""
 
@@ -89,8 +119,12 @@ class _QuarterTurns:
         return rotate90(sketch, self.turns)
 
 
-def task_transforms(task: str) -> list[tuple[int, Transform]]:
+def task_transforms(task: str, warp: Transform | None = None) -> list[tuple[int, Transform]]:
     """``(label, transform)`` pairs of a pretext task, the untransformed copy (label 0) first.
+
+    Args:
+        task: one of :data:`TASKS`.
+        warp: the deformation task's warp (default: the paper's, :func:`deform`).
 
     Raises:
         ConfigError: unknown task.
@@ -98,7 +132,7 @@ def task_transforms(task: str) -> list[tuple[int, Transform]]:
     if task == "rotation":
         return [(0, _identity)] + [(turns, _QuarterTurns(turns)) for turns in (1, 2, 3)]
     if task == "deformation":
-        return [(0, _identity), (1, deform)]
+        return [(0, _identity), (1, deform if warp is None else warp)]
     raise ConfigError(f"unknown pretext task {task!r}: choose one of {', '.join(TASKS)}")
 
 
@@ -144,7 +178,10 @@ def _render_image(sketch: np.ndarray, size: int, line_width: float, padding: flo
 
 
 def pretext_copies(
-    sketch: np.ndarray, task: str, encode: Callable[[np.ndarray], np.ndarray]
+    sketch: np.ndarray,
+    task: str,
+    encode: Callable[[np.ndarray], np.ndarray],
+    warp: Transform | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every transformed copy of ``sketch`` for ``task``, encoded, with its label.
 
@@ -152,11 +189,12 @@ def pretext_copies(
         sketch: ``(N, 3)`` stroke-3.
         task: ``"rotation"`` (4 copies) or ``"deformation"`` (2 copies).
         encode: stroke-3 -> array (a render, or :func:`sketch_points`).
+        warp: the deformation warp (default: the paper's).
 
     Returns:
         ``(copies (K, ...), labels (K,) int64)``, copy ``i`` being ``encode(transform_i(sketch))``.
     """
-    pairs = task_transforms(task)
+    pairs = task_transforms(task, warp)
     copies = np.stack([encode(transform(sketch)) for _, transform in pairs])  # (K, ...)
     labels = np.array([label for label, _ in pairs], dtype=np.int64)  # (K,)
     return copies, labels
@@ -170,8 +208,11 @@ def build_view(
     raster_size: int,
     raster_line_width: float,
     raster_padding: float,
+    warp: Transform | None = None,
 ) -> dict[str, torch.Tensor]:
     """The item entries of one of :data:`VIEWS` for a prepared (clamped, cut) stroke-3 sketch.
+
+    ``warp`` replaces the paper's deformation (a :class:`RandomWarp` draw).
 
     Returns:
         ``{"points": (T, 4)}`` for ``points``; ``{view: (K, ...), view + "_labels": (K,)}`` for a
@@ -193,5 +234,5 @@ def build_view(
         def encode(copy: np.ndarray) -> np.ndarray:
             return _render_image(copy, raster_size, raster_line_width, raster_padding)
 
-    copies, labels = pretext_copies(sketch, task, encode)
+    copies, labels = pretext_copies(sketch, task, encode, warp)
     return {view: torch.from_numpy(copies), f"{view}_labels": torch.from_numpy(labels)}

@@ -137,6 +137,7 @@ class SketchDataset(Dataset):
         drop_long: bool = False,
         clamp_limit: float = 1000.0,
         bbox_factor: float = 10.0,
+        warp: pretext.RandomWarp | None = None,
     ) -> None:
         """Select a split and fix the preprocessing.
 
@@ -164,6 +165,8 @@ class SketchDataset(Dataset):
             drop_long: leave out sketches longer than ``max_len`` instead of cutting them.
             clamp_limit: dx, dy are clamped to ``+-clamp_limit``.
             bbox_factor: Sketch-BERT's ``max_scale_factor`` for ``"bbox"``.
+            warp: the deformation views' warp drawn per sketch and epoch (None: the paper's
+                fixed warp).
         """
         self.store = store if isinstance(store, SketchStore) else SketchStore.open(store)
         unknown = [view for view in views if view not in VIEWS]
@@ -197,6 +200,7 @@ class SketchDataset(Dataset):
         self.start_token = start_token
         self.clamp_limit = float(clamp_limit)
         self.bbox_factor = float(bbox_factor)
+        self.warp = warp
 
         indices = self.store.split_indices(split)
         if drop_long:
@@ -244,7 +248,7 @@ class SketchDataset(Dataset):
 
     def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
         index, sketch = self.sketch_at(position)  # (N, 3)
-        return self.item_from(index, sketch)
+        return self.item_from(index, sketch, epoch=int(position) // len(self.indices))
 
     def item_from(
         self,
@@ -253,6 +257,7 @@ class SketchDataset(Dataset):
         *,
         views: Sequence[str] | None = None,
         annotations: bool = True,
+        epoch: int = 0,
     ) -> dict[str, torch.Tensor]:
         """The item of store sketch ``index`` whose prepared stroke-3 is ``sketch``.
 
@@ -266,6 +271,7 @@ class SketchDataset(Dataset):
             views: build only these of the dataset's views (default: all of them).
             annotations: add ``index``, ``label`` and the part labels (False for a copy whose
                 points no longer match the stored ones).
+            epoch: the epoch of this draw (it seeds a drawn deformation warp).
         """
         views = self.views if views is None else tuple(views)
         item: dict[str, torch.Tensor] = {}
@@ -303,6 +309,7 @@ class SketchDataset(Dataset):
                         raster_size=self.raster_size,
                         raster_line_width=self.raster_line_width,
                         raster_padding=self.raster_padding,
+                        warp=None if self.warp is None else self.warp.transform_for(index, epoch),
                     )
                 )
         if annotations and self.with_labels:

@@ -80,6 +80,9 @@ class DataConfig:
         sequence_mask_prob: with the ``corrupted_sequence`` view, the probability of each patch
             square being masked in the copy the encoder of a sequence healer reads
             (:mod:`sketchssl.render.corruption_view`).
+        deformation: the deformation views' warp: ``paper`` (Xu et al.'s one fixed warp) or
+            ``random`` (strength, axes and direction drawn per sketch and epoch from the run's
+            seed: :func:`sketchssl.data.augment.random_sine_deform`).
     """
 
     store: str = ""
@@ -114,8 +117,15 @@ class DataConfig:
     pair_crop_zoom: float = 1.3
     pair_line_width_jitter: float = 0.4
     sequence_mask_prob: float = 0.0
+    deformation: str = "paper"
 
     def __post_init__(self) -> None:
+        from sketchssl.render.pretext import DEFORMATIONS
+
+        if self.deformation not in DEFORMATIONS:
+            raise ConfigError(
+                f"data.deformation {self.deformation!r}: choose one of {', '.join(DEFORMATIONS)}"
+            )
         try:
             self.augmentation()  # the ranges are checked when the config is made
             pair_augmentation_from_data(dataclasses.asdict(self))

@@ -12,6 +12,7 @@ from sketchssl.data.store import SketchStore
 from sketchssl.render.corruption_view import CORRUPTION_VIEW, with_corruption_view
 from sketchssl.render.pair_view import PAIR_VIEW, with_pair_view
 from sketchssl.render.patch_view import PATCH_VIEW, with_patch_view
+from sketchssl.render.pretext import PRETEXT_VIEWS, RandomWarp
 from sketchssl.render.views import SketchDataset
 from sketchssl.render.wrapper_views import plain_views
 from sketchssl.train.config import DataConfig
@@ -67,6 +68,7 @@ def make_dataset(
         bbox_factor=data.bbox_factor,
         clamp_limit=data.clamp_limit,
         augment=SketchAugmenter(augmentation, seed=seed) if augmentation else None,
+        warp=RandomWarp(seed) if data.deformation == "random" else None,
     )
     settings = dataclasses.asdict(data)
     if CORRUPTION_VIEW in data.views:
@@ -79,17 +81,18 @@ def make_dataset(
 def draws_per_epoch(data: DataConfig) -> bool:
     """Whether training items are random draws that should change every epoch.
 
-    True with training augmentation, the ``pairs`` view (two augmented copies a sketch) and
-    the ``patches`` view masked at training time: the batch sampler then tags each position
-    with its epoch (``epoch * N + item``), so every epoch draws anew and a resumed run draws
-    the same as the uninterrupted one. Without the tag, position ``i`` would get the same
-    draw in every epoch.
+    True with training augmentation, the ``pairs`` view (two augmented copies a sketch), the
+    ``patches`` view masked at training time and a drawn deformation warp: the batch sampler
+    then tags each position with its epoch (``epoch * N + item``), so every epoch draws anew
+    and a resumed run draws the same as the uninterrupted one. Without the tag, position ``i``
+    would get the same draw in every epoch.
     """
     return (
         data.augmentation() is not None
         or PAIR_VIEW in data.views
         or (PATCH_VIEW in data.views and data.patch_mask_prob > 0)
         or (CORRUPTION_VIEW in data.views and data.sequence_mask_prob > 0)
+        or (data.deformation == "random" and any(view in PRETEXT_VIEWS for view in data.views))
     )
 
 
