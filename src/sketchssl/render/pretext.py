@@ -28,6 +28,12 @@ paper's ``(x, y) -> (1 - y, x)``). Deformation label 1 is :func:`sine_deform` wi
 reference warps the TCN points in the shared ``/255`` frame instead; we use one warp for both
 branches, so they learn the same task.
 
+A departure, off by default: with ``data.deformation: random`` (:class:`RandomWarp`) label 1 is
+a warp drawn per sketch and epoch (which axes, how strong, squeezing which end), so the task
+cannot be solved by spotting one fixed local signature. On SPG20 the fixed warp leaves the CNN's
+fc1 features below their random init on kNN; the drawn warp puts them well above it
+(docs/RESULTS.md, "What was tried").
+
 Point normalisation. The reference feeds the original points as ``coordinate / 255`` (QuickDraw's
 simplified drawings are aligned to the origin, longest side 255) but centre-normalises the warped
 copy; that difference alone gives the deformation label away. Here *every* copy is fitted the
