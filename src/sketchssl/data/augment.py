@@ -42,9 +42,9 @@ __all__ = [
     "keep_prefix",
     "random_rotate",
     "random_scale",
+    "random_sine_deform",
     "rotate",
     "rotate90",
-    "random_sine_deform",
     "sine_deform",
     "sine_remap",
 ]

@@ -41,7 +41,7 @@ from sketchssl.eval.report import (
     write_report,
 )
 from sketchssl.render.patch_view import with_patch_view
-from sketchssl.render.pretext import RandomWarp
+from sketchssl.render.pretext import warp_for
 from sketchssl.render.views import SketchDataset
 from sketchssl.render.wrapper_views import plain_views
 from sketchssl.threads import resolve_threads
@@ -127,7 +127,7 @@ def _dataset(
         bbox_factor=float(data.get("bbox_factor", 10.0)),
         clamp_limit=float(data.get("clamp_limit", 1000.0)),
         with_parts=with_parts,
-        warp=RandomWarp(0) if data.get("deformation", "paper") == "random" else None,
+        warp=warp_for(data.get("deformation", "paper"), seed=0),
     )
     return with_patch_view(base, data, mask_prob=0.0)
 

@@ -45,6 +45,7 @@ reveals its label either.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
@@ -57,8 +58,8 @@ __all__ = [
     "CANVAS_SIZE",
     "DEFORMATION",
     "DEFORMATIONS",
-    "RandomWarp",
     "PRETEXT_VIEWS",
+    "RandomWarp",
     "TASKS",
     "VIEWS",
     "build_view",
@@ -66,6 +67,7 @@ __all__ = [
     "pretext_copies",
     "sketch_points",
     "task_transforms",
+    "warp_for",
 ]
 
 CANVAS_SIZE = 256  # the QuickDraw canvas the TCN coordinates live on
@@ -102,17 +104,21 @@ class RandomWarp:
 
     def transform_for(self, index: int, epoch: int) -> Transform:
         """The warp of store sketch ``index`` in ``epoch``: stroke-3 -> warped stroke-3."""
-        return _DrawnWarp(np.random.default_rng([self.seed, int(epoch), int(index), 0xDEF]))
+        rng = np.random.default_rng([self.seed, int(epoch), int(index), 0xDEF])
+        return partial(random_sine_deform, rng=rng)
 
 
-class _DrawnWarp:
-    """``random_sine_deform`` with one generator, as a picklable callable."""
+def warp_for(deformation: str, seed: int) -> RandomWarp | None:
+    """The warp ``data.deformation`` names: None (``paper``) or a :class:`RandomWarp` (``random``).
 
-    def __init__(self, rng: np.random.Generator) -> None:
-        self.rng = rng
-
-    def __call__(self, sketch: np.ndarray) -> np.ndarray:
-        return random_sine_deform(sketch, self.rng)
+    Raises:
+        ConfigError: a name not in :data:`DEFORMATIONS`.
+    """
+    if deformation not in DEFORMATIONS:
+        raise ConfigError(
+            f"data.deformation {deformation!r}: choose one of {', '.join(DEFORMATIONS)}"
+        )
+    return RandomWarp(seed) if deformation == "random" else None
 
 
 class _QuarterTurns:

@@ -120,12 +120,9 @@ class DataConfig:
     deformation: str = "paper"
 
     def __post_init__(self) -> None:
-        from sketchssl.render.pretext import DEFORMATIONS
+        from sketchssl.render.pretext import warp_for
 
-        if self.deformation not in DEFORMATIONS:
-            raise ConfigError(
-                f"data.deformation {self.deformation!r}: choose one of {', '.join(DEFORMATIONS)}"
-            )
+        warp_for(self.deformation, seed=0)  # an unknown name is a ConfigError naming the key
         try:
             self.augmentation()  # the ranges are checked when the config is made
             pair_augmentation_from_data(dataclasses.asdict(self))

@@ -12,7 +12,7 @@ from sketchssl.data.store import SketchStore
 from sketchssl.render.corruption_view import CORRUPTION_VIEW, with_corruption_view
 from sketchssl.render.pair_view import PAIR_VIEW, with_pair_view
 from sketchssl.render.patch_view import PATCH_VIEW, with_patch_view
-from sketchssl.render.pretext import PRETEXT_VIEWS, RandomWarp
+from sketchssl.render.pretext import PRETEXT_VIEWS, warp_for
 from sketchssl.render.views import SketchDataset
 from sketchssl.render.wrapper_views import plain_views
 from sketchssl.train.config import DataConfig
@@ -68,7 +68,7 @@ def make_dataset(
         bbox_factor=data.bbox_factor,
         clamp_limit=data.clamp_limit,
         augment=SketchAugmenter(augmentation, seed=seed) if augmentation else None,
-        warp=RandomWarp(seed) if data.deformation == "random" else None,
+        warp=warp_for(data.deformation, seed),
     )
     settings = dataclasses.asdict(data)
     if CORRUPTION_VIEW in data.views:
