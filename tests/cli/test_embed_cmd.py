@@ -107,7 +107,7 @@ def test_export_load_and_refuse_a_changed_file(trained, tmp_path) -> None:
             handle.write(b"\0")
         with pytest.raises(SketchFileError, match="sha256 differs"):
             pretrained.load("tiny-test")
-        with pytest.raises(ConfigError, match="no shipped encoder named 'other'"):
+        with pytest.raises(ConfigError, match="no shipped model named 'other'"):
             pretrained.load("other")
     finally:
         monkey.undo()

@@ -42,7 +42,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("heal", no_args_is_help=True)
     def heal_command(
-        checkpoint: Path = typer.Argument(..., help="A generative *.ckpt (sketch_rnn, ...)."),
+        checkpoint: str = typer.Argument(
+            ..., help="A generative *.ckpt (sketch_rnn, ...) or a shipped healer's name."
+        ),
         data: Path = typer.Option(..., "--data", "-d", help="Labelled SketchStore."),
         out: Path = typer.Option(None, "--out", "-o", help="Figure (.png or .svg)."),
         mask: float = typer.Option(0.3, "--mask", help="Patch masking probability (0 .. 1)."),
@@ -83,7 +85,8 @@ def register(app: typer.Typer) -> None:
             evaluate_healing,
             write_healing_report,
         )
-        from sketchssl.methods.checkpoint import load_method, training_classes
+        from sketchssl.methods.checkpoint import load_method
+        from sketchssl.pretrained import load_model, training_classes
         from sketchssl.render.patches import load_mask_table
 
         if out is None and report is None:
@@ -92,7 +95,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(
                 f"--mask {mask} must be in [0, 1): the share of patches erased (1 would erase all)"
             )
-        method, run_config = load_method(checkpoint)
+        method, run_config = load_model(checkpoint)
         if not can_draw(method):
             raise ConfigError(
                 f"{checkpoint} is a {method.name!r} checkpoint, which cannot draw: heal needs a "

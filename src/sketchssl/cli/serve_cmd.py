@@ -50,6 +50,22 @@ def resolve_defaults(checkpoint: str | None, gallery: Path | None, say) -> tuple
     return checkpoint, gallery
 
 
+def resolve_healer(heal_checkpoint: str | None, say) -> str | None:  # noqa: ANN001
+    """The healer named, else the shipped one (None when the installation ships none)."""
+    from sketchssl import pretrained
+
+    if heal_checkpoint is not None:
+        return heal_checkpoint
+    healer = pretrained.default_healer()
+    if healer is not None:
+        classes = pretrained.training_classes(healer) or []
+        say(
+            f"healing with the shipped healer {healer!r} ({len(classes)} classes; "
+            f"sketchssl pretrained {healer}; --no-heal turns it off)"
+        )
+    return healer
+
+
 def register(app: typer.Typer) -> None:
     """Add ``serve`` to ``app``."""
 
@@ -69,9 +85,13 @@ def register(app: typer.Typer) -> None:
             help="SketchStore whose train split is the gallery; default with a shipped encoder: "
             "the built-in real QuickDraw sample.",
         ),
-        heal_checkpoint: Path = typer.Option(
-            None, "--heal-checkpoint", help="A generative *.ckpt (sketch_rnn, ...) for healing."
+        heal_checkpoint: str = typer.Option(
+            None,
+            "--heal-checkpoint",
+            help="A generative *.ckpt (sketch_rnn, ...) or a shipped healer's name; default: "
+            "the shipped healer.",
         ),
+        no_heal: bool = typer.Option(False, "--no-heal", help="Serve without a healer."),
         host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
         port: int = typer.Option(8000, "--port", help="Port to bind."),
         max_gallery: int = typer.Option(
@@ -102,6 +122,7 @@ def register(app: typer.Typer) -> None:
         import sketchssl.methods  # noqa: F401  (registers the methods)
 
         checkpoint, gallery = resolve_defaults(checkpoint, gallery, typer.echo)
+        heal_checkpoint = None if no_heal else resolve_healer(heal_checkpoint, typer.echo)
         limits = ServerLimits(max_body_bytes=max_body, rate=rate, burst=burst)
         service = ModelService.from_paths(
             checkpoint,

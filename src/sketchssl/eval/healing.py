@@ -214,7 +214,7 @@ class SketchCodec:
     Attributes:
         method: the generating method (eval mode).
         dataset: a :class:`SketchDataset` with the method's preprocessing (its ``prepare`` and
-            ``normalize``; the scale of the store's train split).
+            ``normalize``; the scale a shipped model carries, else the store's train split's).
     """
 
     method: Any
@@ -236,6 +236,8 @@ class SketchCodec:
             start_token=bool(data.get("start_token", False)),
             bbox_factor=float(data.get("bbox_factor", 10.0)),
             clamp_limit=float(data.get("clamp_limit", 1000.0)),
+            # a shipped model carries its training data's scale; a checkpoint uses this store's
+            scale=data.get("scale"),
         )
         geometry = patch_config_from_data(data) if PATCH_VIEW in data.get("views", ()) else None
         return cls(method, dataset, geometry)

@@ -1,6 +1,8 @@
-"""Pre-trained encoders that ship with sketchssl, and loading any model by name or checkpoint.
+"""Pre-trained models that ship with sketchssl, and loading any model by name or checkpoint.
 
-Each shipped encoder is a small weight file in this package (``<name>.pt``: a ``state_dict`` in
+The shipped models are encoders (features for recognition and retrieval) and one healer (a
+drawing model that redraws a partly erased sketch; ``sketchssl serve`` heals with it). Each is
+a small weight file in this package (``<name>.pt``: a ``state_dict`` in
 float16, read with ``torch.load(weights_only=True)``) and an entry in ``models.json``: the
 method, the run configuration it needs to rebuild its model and preprocessing (the training
 data's offset scale included), the file's sha256, and its model card (data, the command that
@@ -28,6 +30,7 @@ from sketchssl.errors import ConfigError, SketchFileError
 
 __all__ = [
     "card",
+    "default_healer",
     "default_model",
     "export_encoder",
     "has_head",
@@ -36,6 +39,7 @@ __all__ = [
     "load_head",
     "load_model",
     "model_entry",
+    "training_classes",
 ]
 
 _INDEX = "models.json"
@@ -67,7 +71,8 @@ def model_entry(name: str) -> dict[str, Any]:
     if name not in index:
         known = ", ".join(sorted(index)) or "none"
         raise ConfigError(
-            f"no shipped encoder named {name!r} (shipped: {known}); give a *.ckpt path instead"
+            f"no shipped model named {name!r} and no such file (shipped: {known}); give a "
+            "*.ckpt path or one of those names"
         )
     return index[name]
 
@@ -183,6 +188,8 @@ def export_encoder(
     }
     with atomic_write(path, "wb") as handle:
         torch.save(state, handle)
+    from sketchssl.methods.checkpoint import training_classes as checkpoint_classes
+
     data = {
         key: value
         for key, value in run_config.get("data", {}).items()
@@ -200,6 +207,9 @@ def export_encoder(
         "run_config": {"method": run_config["method"], "model": run_config["model"], "data": data},
         "card": model_card,
     }
+    classes = checkpoint_classes(checkpoint)
+    if classes is not None:
+        index[name]["train_classes"] = classes
     with atomic_write(index_path, "w", encoding="utf-8") as handle:
         handle.write(json.dumps(index, indent=2) + "\n")
     return path
@@ -249,3 +259,20 @@ def default_model() -> str:
     if not index:
         raise ConfigError("no shipped encoders in this installation")
     return sorted(index)[0]
+
+
+def default_healer() -> str | None:
+    """The shipped healer that ``sketchssl serve`` heals with, or None when none ships."""
+    healers = [name for name, entry in _index().items() if entry.get("default_healer")]
+    return healers[0] if healers else None
+
+
+def training_classes(name_or_path: str | os.PathLike[str]) -> list[str] | None:
+    """The classes a shipped model's or a checkpoint's training data held (None: not recorded)."""
+    text = os.fspath(name_or_path)
+    if text.endswith(".ckpt") or Path(text).is_file():
+        from sketchssl.methods.checkpoint import training_classes as checkpoint_classes
+
+        return checkpoint_classes(text)
+    classes = _index().get(text, {}).get("train_classes")
+    return list(classes) if isinstance(classes, list) else None

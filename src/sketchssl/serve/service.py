@@ -159,9 +159,9 @@ def embed_gallery(
 
 def healer_classes(healer: LoadedCheckpoint | None) -> list[str] | None:
     """The class names a healing checkpoint was trained on; None without one or when unknown."""
-    from sketchssl.methods.checkpoint import training_classes
+    from sketchssl.pretrained import training_classes
 
-    if healer is None or not healer.path.is_file():
+    if healer is None:
         return None
     return training_classes(healer.path)
 
