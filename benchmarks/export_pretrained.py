@@ -150,12 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     folder = path.parent
     index_path = folder / "models.json"
     index = json.loads(index_path.read_text())
+    index[args.name]["kind"] = "healer" if args.judge is not None else "encoder"
     if args.default:
         flag = "default_healer" if args.judge is not None else "default"
         for entry in index.values():
             entry.pop(flag, None)
         index[args.name][flag] = True
-        index_path.write_text(json.dumps(index, indent=2) + "\n")
+    index_path.write_text(json.dumps(index, indent=2) + "\n")
 
     # everything below reads the exported (float16) weights back, as a user would
     original_folder = pretrained._folder

@@ -29,10 +29,20 @@ def test_demo_writes_drawings_report_and_figures(tmp_path) -> None:
     # step 4: the shipped encoders on the same test drawings (when the installation has any)
     from sketchssl import pretrained
 
-    if pretrained.list_models():
+    if pretrained.list_models("encoder"):
         assert "the encoders that ship with sketchssl" in result.output
-        for name in pretrained.list_models():
+        for name in pretrained.list_models("encoder"):
             assert f"shipped: {name}" in result.output
+        for name in pretrained.list_models("healer"):  # a healer is not an encoder to rank
+            assert f"shipped: {name}" not in result.output
         assert (out / "shipped" / "neighbours.png").is_file()
+        # step 5: the shipped healer's before / after figure, 3 rows of 10 drawings
+        if pretrained.default_healer() is not None:
+            from PIL import Image
+
+            with Image.open(out / "shipped" / "healing.png") as figure:
+                width, height = figure.size
+            assert width > 2 * height, (width, height)
+            assert "redrawn by the shipped healer" in result.output
     else:
         assert "none in this installation" in result.output

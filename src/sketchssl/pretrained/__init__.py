@@ -56,9 +56,13 @@ def _index() -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def list_models() -> dict[str, str]:
-    """Shipped encoder name -> one-line description."""
-    return {name: entry.get("description", "") for name, entry in _index().items()}
+def list_models(kind: str | None = None) -> dict[str, str]:
+    """Shipped model name -> one-line description; ``kind`` "encoder" or "healer" picks those."""
+    return {
+        name: entry.get("description", "")
+        for name, entry in _index().items()
+        if kind is None or entry.get("kind", "encoder") == kind
+    }
 
 
 def model_entry(name: str) -> dict[str, Any]:
