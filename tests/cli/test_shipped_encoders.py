@@ -27,7 +27,7 @@ SPG20 = Path(os.environ.get("SKETCHSSL_DATA", "../shared/data")) / "quickdraw_sp
 def test_the_package_ships_an_image_and_a_sequence_encoder():
     methods = {pretrained.model_entry(name)["method"] for name in SHIPPED}
     assert "rotation_cnn" in methods and "sketchgloc" in methods
-    assert pretrained.default_model() == "rotation-cnn-spg20"
+    assert pretrained.default_model() == "rotation-cnn-quickdraw"
     for name in SHIPPED:
         card = pretrained.card(name)
         assert "command" in card and "figures" in card

@@ -88,8 +88,8 @@ def save_neighbours(method, run_config: dict, store, path: Path) -> None:  # noq
 def evaluate_shipped(out: Path, store_path: Path, seed: int) -> dict[str, dict[str, float]]:
     """Step 4: every encoder that ships with sketchssl on the same test split, no training.
 
-    Their training data (the SPG20 train split) holds none of the sample's test drawings, which
-    are in the SPG20 test split. Returns ``{encoder name: metrics}``; the
+    Their training data (the SPG20 and QuickDraw mini train splits) holds none of the sample's
+    test drawings, which are in the SPG20 test split. Returns ``{encoder name: metrics}``; the
     default encoder's embedding map and neighbours go to ``out / "shipped"``.
     """
     from sketchssl import pretrained
@@ -225,8 +225,8 @@ def register(app: typer.Typer) -> None:
             return
         typer.echo("\n" + print_results(shipped))
         typer.echo(
-            "Trained for longer on the SPG20 train split (none of these test drawings), no "
-            "training here: sketchssl pretrained NAME gives each one's model card."
+            "Trained for longer on the QuickDraw train splits (none of these test drawings), "
+            "no training here: sketchssl pretrained NAME gives each one's model card."
         )
         typer.echo(f"wrote {out}/shipped: embedding_map.png, neighbours.png, one report each")
         healed = heal_with_shipped(out, store_path, seed)
