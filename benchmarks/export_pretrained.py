@@ -35,6 +35,15 @@ from sketchssl.eval.representation import RepresentationEval, evaluate_checkpoin
 
 CARD_METRICS = ("knn_top1", "nn1_top1", "linear_top1", "retrieval_map", "part_miou")
 HEALING_MASKS = (0.0, 0.1, 0.3)
+HEALING_METRICS = ("rec", "ret_g2o_acc@1", "ret_g2o_acc@10")
+
+
+def in_percent(results: dict, keep: tuple[str, ...]) -> dict:
+    """``{row: {metric: percent}}`` of an evaluation's rows, the ``keep`` metrics only."""
+    return {
+        row: {key: round(100 * value, 2) for key, value in metrics.items() if key in keep}
+        for row, metrics in results.items()
+    }
 
 
 def encoder_card(name: str, head_store: Path, eval_store: Path, folder: Path) -> dict:
@@ -54,10 +63,7 @@ def encoder_card(name: str, head_store: Path, eval_store: Path, folder: Path) ->
                 "--baseline random-init --baseline pixels",
             )
         )
-    figures = {
-        row: {key: round(100 * value, 2) for key, value in metrics.items() if key in CARD_METRICS}
-        for row, metrics in results.items()
-    }
+    figures = in_percent(results, CARD_METRICS)
     valid_top1 = 100 * head_report.get("valid_top1", float("nan"))
     return {
         "evaluation": f"sketchssl eval {name} --data {eval_store.name} --baseline random-init "
@@ -83,11 +89,7 @@ def healer_card(name: str, eval_store: Path, judge: Path) -> dict:
         judge=judge_method,
         judge_config=judge_config,
     )
-    keep = ("rec", "ret_g2o_acc@1", "ret_g2o_acc@10")
-    figures = {
-        row: {key: round(100 * value, 2) for key, value in metrics.items() if key in keep}
-        for row, metrics in results.items()
-    }
+    figures = in_percent(results, HEALING_METRICS)
     return {
         "evaluation": f"sketchssl heal {name} --data {eval_store.name} --mask M --judge JUDGE "
         f"--report DIR for M in {', '.join(f'{m:g}' for m in HEALING_MASKS)} (test split, "

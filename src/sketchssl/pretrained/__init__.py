@@ -56,6 +56,11 @@ def _index() -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _is_checkpoint(text: str) -> bool:
+    """Whether a model argument names a checkpoint file rather than a shipped model."""
+    return text.endswith(".ckpt") or Path(text).is_file()
+
+
 def list_models(kind: str | None = None) -> dict[str, str]:
     """Shipped model name -> one-line description; ``kind`` "encoder" or "healer" picks those."""
     return {
@@ -116,7 +121,7 @@ def load_model(
             or that does not fit the model.
     """
     text = os.fspath(name_or_path)
-    if text.endswith(".ckpt") or Path(text).is_file():
+    if _is_checkpoint(text):
         from sketchssl.methods.checkpoint import load_method
 
         return load_method(text, model_overrides=model_overrides)
@@ -254,27 +259,31 @@ def add_head(
         handle.write(json.dumps(index, indent=2) + "\n")
 
 
+def _flagged(flag: str) -> str | None:
+    """The first shipped model whose index entry sets ``flag`` (None: none does)."""
+    return next((name for name, entry in _index().items() if entry.get(flag)), None)
+
+
 def default_model() -> str:
     """The shipped encoder the commands use when none is named (the index's ``default``)."""
-    index = _index()
-    defaults = [name for name, entry in index.items() if entry.get("default")]
-    if defaults:
-        return defaults[0]
-    if not index:
+    chosen = _flagged("default")
+    if chosen is not None:
+        return chosen
+    encoders = sorted(list_models("encoder"))
+    if not encoders:
         raise ConfigError("no shipped encoders in this installation")
-    return sorted(index)[0]
+    return encoders[0]
 
 
 def default_healer() -> str | None:
     """The shipped healer that ``sketchssl serve`` heals with, or None when none ships."""
-    healers = [name for name, entry in _index().items() if entry.get("default_healer")]
-    return healers[0] if healers else None
+    return _flagged("default_healer")
 
 
 def training_classes(name_or_path: str | os.PathLike[str]) -> list[str] | None:
     """The classes a shipped model's or a checkpoint's training data held (None: not recorded)."""
     text = os.fspath(name_or_path)
-    if text.endswith(".ckpt") or Path(text).is_file():
+    if _is_checkpoint(text):
         from sketchssl.methods.checkpoint import training_classes as checkpoint_classes
 
         return checkpoint_classes(text)
