@@ -21,6 +21,7 @@ from sketchssl.methods.lmser_pix2seq import LmserPix2seq, LmserPix2seqConfig
 from sketchssl.methods.sketch_rnn import SketchRNN, SketchRNNConfig
 from sketchssl.methods.sketchgloc import SketchGloc, SketchGlocConfig
 from sketchssl.methods.sp_gra2seq import SPGra2Seq, SPGra2SeqConfig
+from sketchssl.nn.decoder import drop_input_rows
 from sketchssl.nn.mixture import reconstruction_loss
 
 
@@ -75,6 +76,7 @@ DRAWING_CONFIGS = [
         ("temperature", 0.0, "'decoder.temperature' must be positive, got 0.0"),
         ("pen_temperature", -1.0, "'decoder.pen_temperature' must be positive or null, got -1.0"),
         ("size", 0, "'decoder.size' must be at least 1, got 0"),
+        ("input_dropout", 1.0, r"'decoder.input_dropout' must be in \[0, 1\), got 1.0"),
     ],
 )
 def test_every_drawing_config_checks_the_shared_decoder_keys(config_class, key, value, message):
@@ -188,6 +190,51 @@ def test_cut_steps_change_nothing_in_eval_and_only_padding_pen_terms_in_training
     dropped = per_step[:, kept:].sum() / normaliser
     assert float(dropped) > 0
     torch.testing.assert_close(pen, ref_pen - dropped)
+
+
+def test_drop_input_rows_zeroes_whole_rows_after_the_start_token_at_its_rate():
+    rows = torch.randn(200, 51, 5).abs() + 0.1  # no real row is all zeros
+    dropped = drop_input_rows(rows, 0.3, torch.Generator().manual_seed(0))
+    zeroed = (dropped == 0).all(dim=-1)  # (B, T)
+    kept = (dropped == rows).all(dim=-1)
+    assert bool((zeroed | kept).all())  # a row is either dropped whole or left as it was
+    assert not bool(zeroed[:, 0].any())  # S0 always stays
+    # 10,000 rows after S0: the share dropped is 0.3 within 4.5 standard deviations
+    assert float(zeroed[:, 1:].float().mean()) == pytest.approx(0.3, abs=4.5 * (0.21 / 1e4) ** 0.5)
+    assert drop_input_rows(rows, 0.0) is rows
+    with pytest.raises(ValueError, match=r"prob must be in \[0, 1\), got 1.0"):
+        drop_input_rows(rows, 1.0)
+
+
+def test_input_dropout_hides_input_rows_in_training_only_never_the_targets():
+    batch = sequence_batch([9, 6, 7, 8], max_len=12)
+    plain, dropping = small_rnn(), small_rnn(input_dropout=0.5)  # same weights (seed 0)
+    seen: list[torch.Tensor] = []
+    dropping.decoder.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    dropping.generator = torch.Generator().manual_seed(3)
+    plain.generator = torch.Generator().manual_seed(3)
+    # evaluation and the latent-use measure never drop: the same losses as without the setting
+    expected, got = plain.eval().loss(batch), dropping.eval().loss(batch)
+    for name, value in expected.items():
+        torch.testing.assert_close(got[name], value)
+    seen.clear()
+    strokes, lengths = decoder_targets(batch, "sketch_rnn")
+    z = torch.zeros(4, 4)
+    dropping.train()
+    with torch.no_grad():
+        offsets, pen = dropping.reconstruction_terms(strokes, int(lengths.max()), z, 48)
+    inputs = seen[-1]
+    zeroed = (inputs == 0).all(dim=-1)
+    assert bool((zeroed | (inputs == strokes[:, : inputs.shape[1]]).all(dim=-1)).all())
+    assert not bool(zeroed[:, 0].any()) and int(zeroed.sum()) > 5
+    # the targets are the true rows: the loss is that of decoding the dropped inputs
+    with torch.no_grad():
+        params = dropping.decoder.mixture(dropping.decoder(inputs, z))
+        ref_offsets, ref_pen = reconstruction_loss(
+            params, strokes[:, 1 : inputs.shape[1] + 1], normaliser=48
+        )
+    torch.testing.assert_close(offsets, ref_offsets)
+    torch.testing.assert_close(pen, ref_pen)
 
 
 def test_a_checkpoint_saved_with_the_flat_decoder_keys_loads_into_decoder(tmp_path):

@@ -35,7 +35,7 @@ from torch import Tensor
 
 from sketchssl.errors import ConfigError, SketchFormatError
 from sketchssl.methods.base import SketchMethod, require_keys
-from sketchssl.nn.decoder import START_POINT, MixtureDecoder
+from sketchssl.nn.decoder import START_POINT, MixtureDecoder, drop_input_rows
 from sketchssl.nn.mixture import reconstruction_loss
 from sketchssl.nn.rnn import CELL_TYPES
 
@@ -97,6 +97,10 @@ class MixtureDecoderConfig:
         mask_pen_loss_in_eval: in eval mode count the pen loss on real rows only (magenta's
             ``is_training=False``). magenta's own ``evaluate_model`` builds its eval model with
             ``is_training=1``, i.e. unmasked: set False to compare with numbers it printed.
+        input_dropout: while training, each teacher-forced input row after ``S0`` is zeroed
+            with this probability (word dropout, :func:`~sketchssl.nn.decoder.drop_input_rows`)
+            so that the decoder has to read ``z``. 0 (default) is every seed paper's decoder;
+            not used when sampling or evaluating.
 
     Examples:
         >>> decoder = MixtureDecoderConfig(size=256, num_mixtures=10).build(latent_size=64)
@@ -115,6 +119,7 @@ class MixtureDecoderConfig:
     variance_exponent: float = 1.0
     trim_padding: bool = False
     mask_pen_loss_in_eval: bool = True
+    input_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         for key in ("size", "num_mixtures", "hyper_size", "hyper_embedding_size"):
@@ -124,6 +129,7 @@ class MixtureDecoderConfig:
                 )
         check_cell_type("decoder.cell", self.cell)
         check_recurrent_dropout("decoder.recurrent_dropout", self.recurrent_dropout)
+        check_recurrent_dropout("decoder.input_dropout", self.input_dropout)
         if not self.temperature > 0:
             raise ConfigError(
                 f"config key 'decoder.temperature' must be positive, got {self.temperature}"
@@ -332,6 +338,8 @@ class LatentDecoderMethod(SketchMethod):
         training with ``decoder.trim_padding`` or when evaluating with
         ``decoder.mask_pen_loss_in_eval``, whose pen loss then skips the padding; both terms are
         divided by ``normaliser`` (see :func:`~sketchssl.nn.mixture.reconstruction_loss`).
+        In training, ``decoder.input_dropout`` zeroes a share of the input rows, never the
+        targets.
         """
         settings = self.config.decoder
         padded = rows.shape[1] - 1  # Nmax: the decoder's steps before any cut
@@ -339,7 +347,10 @@ class LatentDecoderMethod(SketchMethod):
         steps = padded
         if mask_pen or (self.training and settings.trim_padding):
             steps = min(padded, longest + 1)
-        params = self.decoder.mixture(self.decoder(rows[:, :steps], z))
+        inputs = rows[:, :steps]  # (B, U, 5)
+        if self.training and settings.input_dropout > 0:
+            inputs = drop_input_rows(inputs, settings.input_dropout, self.generator)
+        params = self.decoder.mixture(self.decoder(inputs, z))
         return reconstruction_loss(
             params, rows[:, 1 : steps + 1], mask_pen_padding=mask_pen, normaliser=normaliser
         )

@@ -25,10 +25,48 @@ from sketchssl.nn.mixture import (
 )
 from sketchssl.nn.rnn import make_cell
 
-__all__ = ["START_POINT", "MixtureDecoder"]
+__all__ = ["START_POINT", "MixtureDecoder", "drop_input_rows"]
 
 #: sketch-rnn's start token S0 = (0, 0, 1, 0, 0): "a pen-down point at the origin".
 START_POINT = (0.0, 0.0, 1.0, 0.0, 0.0)
+
+
+def drop_input_rows(
+    inputs: Tensor, prob: float, generator: torch.Generator | None = None
+) -> Tensor:
+    """Word dropout on the teacher-forced inputs: each row after ``S0`` zeroed with ``prob``.
+
+    Bowman et al., "Generating Sentences from a Continuous Space" (CoNLL 2016, section 3.1)
+    replace a share of the decoder's input words with UNK so that it cannot predict the next one
+    from its own past alone and has to read the code. Here a dropped row becomes
+    ``(0, 0, 0, 0, 0)``: no offset and no pen state, a row no real point has. The first row
+    (``S0``) always stays. Not part of the seed papers: ``model.decoder.input_dropout`` (default
+    0) switches it on.
+
+    Args:
+        inputs: ``(B, T, 5)`` decoder inputs, ``S0`` first.
+        prob: drop probability in ``[0, 1)``.
+        generator: draws the dropped rows (None: torch's global generator).
+
+    Returns:
+        ``(B, T, 5)``: a copy with the dropped rows zeroed (``inputs`` itself when ``prob`` is 0).
+
+    Examples:
+        >>> rows = torch.ones(2, 4, 5)
+        >>> drop_input_rows(rows, 0.0) is rows
+        True
+        >>> bool((drop_input_rows(rows, 0.5)[:, 0] == 1).all())
+        True
+    """
+    if not 0.0 <= prob < 1.0:
+        raise ValueError(f"drop_input_rows: prob must be in [0, 1), got {prob}")
+    if prob == 0.0 or inputs.shape[1] < 2:
+        return inputs
+    device = generator.device if generator is not None else inputs.device
+    draw = torch.rand(inputs.shape[:2], generator=generator, device=device).to(inputs.device)
+    keep = draw >= prob  # (B, T)
+    keep[:, 0] = True  # S0
+    return inputs * keep.unsqueeze(-1).to(inputs.dtype)
 
 
 class MixtureDecoder(nn.Module):
