@@ -13,10 +13,13 @@ from torch import nn
 from sketchssl.data.build import build_store
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError
+from sketchssl.eval.fill import FillConfig, fill_all
 from sketchssl.eval.healing import (
     HealingEval,
     SketchCodec,
+    corrupt_inputs,
     evaluate_healing,
+    generate_sketches,
     judge_images,
     own_match_ranks,
     recognition_accuracy,
@@ -25,6 +28,8 @@ from sketchssl.eval.healing import (
 )
 from sketchssl.methods.latent_decoder import MixtureDecoderConfig
 from sketchssl.methods.sketch_rnn import SketchRNN, SketchRNNConfig
+from sketchssl.render.patch_view import mask_row
+from sketchssl.render.patches import make_mask_table
 from sketchssl.render.views import SketchDataset
 
 # 12 one-dimensional codes: originals at 0 .. 11; every generated code sits on its original
@@ -223,3 +228,28 @@ def test_docstring_examples(name):
 
     result = doctest.testmod(importlib.import_module(name))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_input_kept_rows_fill_the_corrupted_input(doodle_store):
+    store = SketchStore.open(doodle_store)
+    settings = HealingEval(mask_probs=(0.0, 0.3), ks=(1,), max_len=15, fill=FillConfig())
+    judge_config = {"data": {"raster_size": 32, "raster_line_width": 1.0}}
+    method = small_rnn()
+    results, meta = evaluate_healing(
+        method, RNN_RUN, store, settings, judge=ShapeJudge(), judge_config=judge_config
+    )
+    # one input-kept row, for the rate that erases something, after its generated row
+    assert list(results)[-1] == "healed, input kept (mask 0.3)"
+    assert not any("input kept (mask 0)" in name for name in results)
+    assert "fill" in meta
+
+    # its Rec is the judge's on fill_erased(corrupted input, generated), recomputed here
+    codec = SketchCodec.for_method(method, RNN_RUN, store)
+    sketches = [codec.dataset.prepare(store[int(index)]) for index in codec.dataset.indices]
+    labels = [store.label(int(index)) for index in codec.dataset.indices]
+    table = make_mask_table(len(sketches), codec.patch_config.max_patches, settings.seed)
+    uniforms = [mask_row(table, position) for position in range(len(sketches))]
+    generated = generate_sketches(codec, sketches, uniforms=uniforms, mask_prob=0.3, max_len=15)
+    filled = fill_all(corrupt_inputs(sketches, uniforms, 0.3, codec.patch_config), generated)
+    expected = recognition_accuracy(ShapeJudge(), judge_config["data"], filled, labels)
+    assert results["healed, input kept (mask 0.3)"]["rec"] == pytest.approx(expected)

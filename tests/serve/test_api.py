@@ -191,6 +191,11 @@ def test_healing_corrupts_as_the_healing_protocol_and_is_reproducible(client, se
     points = sum(len(xs) for xs, _ in answer["corrupted"])
     assert points == len(corrupted) + 1  # stroke-3 rows + the implicit first point
     assert answer["healed"] and post(client, "/api/heal", mask_prob=0.5, seed=7) == answer
+    # "filled" keeps every point the masked drawing has, where it has it (integer pixels)
+    filled = np.array([point for xs, ys in answer["filled"] for point in zip(xs, ys)], float)
+    for xs, ys in answer["corrupted"]:
+        for point in zip(xs, ys):
+            assert np.abs(filled - point).sum(axis=1).min() <= 2.0
     untouched = post(client, "/api/heal", mask_prob=0.0)
     assert untouched["masked_patches"] == 0
     assert untouched["corrupted"] == [list(map(list, s)) for s in simplify_drawing(HOUSE).strokes]

@@ -179,6 +179,7 @@ def test_draw_recognise_complete_heal_download(chromium, server_url, tmp_path):
     assert page.locator("#completion-view circle.predicted").count() == hidden + appended
     assert page.locator("#corrupted-view svg path").count() >= 1
     assert page.locator("#healed-view svg path").count() >= 1
+    assert page.locator("#filled-view svg path").count() >= 1
     assert "sketch_rnn" in page.text_content("#healing-note")
 
     screenshot = tmp_path / "web_demo.png"

@@ -68,11 +68,23 @@ def register(app: typer.Typer) -> None:
             False, "--both-directions", help="Ret also original -> generated (Lmser-pix2seq)."
         ),
         seed: int = typer.Option(0, "--seed"),
+        keep_input: bool = typer.Option(
+            False,
+            "--keep-input",
+            help="Also score the corrupted input with the healed drawing filling its gaps.",
+        ),
+        fill_radius: float = typer.Option(
+            0.05,
+            "--fill-radius",
+            help="--keep-input: healed points this far (share of its extent) from the kept "
+            "strokes fill a gap.",
+        ),
     ) -> None:
         """Heal masked test sketches; draw corrupted / healed / original rows, report Rec / Ret."""
         import sketchssl.methods  # noqa: F401  (registers the methods)
         from sketchssl.data.store import SketchStore
         from sketchssl.errors import ConfigError
+        from sketchssl.eval.fill import FillConfig
         from sketchssl.eval.generation import (
             can_draw,
             healing_rows,
@@ -112,6 +124,7 @@ def register(app: typer.Typer) -> None:
         if class_note:
             typer.echo(class_note)
         table = load_mask_table(mask_table) if mask_table is not None else None
+        fill = FillConfig(radius=fill_radius) if keep_input else None
         if getattr(method, "healing_input", "sequence") == "sequence":
             typer.echo(SEQUENCE_NOTE.format(name=method.name))
         if out is not None:
@@ -127,9 +140,10 @@ def register(app: typer.Typer) -> None:
                 greedy=greedy,
                 max_len=max_len,
                 seed=seed,
+                fill=fill,
             )
             save_rows(rows, out)
-            typer.echo(f"wrote {out}: corrupted (mask {mask:g}) / healed / original rows")
+            typer.echo(f"wrote {out}: {' / '.join(rows)} rows (mask {mask:g})")
         if report is not None:
             # Without a judge the report has Ret only (Rec needs a classifier of the store's
             # classes; it is meaningless on a one-class store such as aaron_sheep).
@@ -145,6 +159,7 @@ def register(app: typer.Typer) -> None:
                 directions=DIRECTIONS if both_directions else DIRECTIONS[:1],
                 limit=limit,
                 seed=seed,
+                fill=fill,
                 notes=[f"checkpoint {checkpoint}", f"judge {judge or 'none: Rec not computed'}"]
                 + ([f"mask table {mask_table}"] if mask_table else [f"mask table seed {seed}"])
                 + ([class_note] if class_note else []),

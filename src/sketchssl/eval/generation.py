@@ -27,6 +27,7 @@ from torch import Tensor
 from sketchssl.data.formats import count_strokes
 from sketchssl.data.store import SketchStore, distribution_summary
 from sketchssl.errors import ConfigError
+from sketchssl.eval.fill import FillConfig, fill_all
 from sketchssl.eval.healing import SketchCodec, corrupt_inputs, generate_sketches
 from sketchssl.render.patch_view import mask_row
 from sketchssl.render.patches import make_mask_table
@@ -206,8 +207,12 @@ def healing_rows(
     greedy: bool = False,
     max_len: int | None = None,
     seed: int = 0,
+    fill: FillConfig | None = None,
 ) -> dict[str, list[np.ndarray]]:
     """``{"corrupted": ..., "healed": ..., "original": ...}`` for ``count`` sketches of a split.
+
+    With ``fill``, a row ``"input kept"`` comes before the originals: the corrupted input with
+    the healer's drawing filling its gaps (:func:`sketchssl.eval.fill.fill_erased`).
 
     Row ``i`` of ``mask_table`` masks sketch ``i`` of the split (the table of
     :func:`sketchssl.eval.healing.evaluate_healing`; None makes one from ``seed``). The corrupted
@@ -229,7 +234,11 @@ def healing_rows(
         max_len=max_len,
         seed=seed,
     )
-    return {"corrupted": corrupted, "healed": healed, "original": sketches}
+    rows = {"corrupted": corrupted, "healed": healed}
+    if fill is not None:
+        rows["input kept"] = fill_all(corrupted, healed, fill)
+    rows["original"] = sketches
+    return rows
 
 
 def save_rows(

@@ -52,6 +52,7 @@ from torch import Tensor
 from sketchssl.data.formats import stroke3_to_stroke5, stroke5_to_stroke3
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError
+from sketchssl.eval.fill import FillConfig, fill_all
 from sketchssl.render.patch_view import (
     PATCH_VIEW,
     corrupt_sequence,
@@ -65,6 +66,7 @@ from sketchssl.render.views import SketchDataset
 
 __all__ = [
     "DIRECTIONS",
+    "FILLED_ROW",
     "NO_HEALING_ROW",
     "HealingEval",
     "SketchCodec",
@@ -410,6 +412,9 @@ class HealingEval:
         limit: evaluate only the first ``limit`` sketches of the split (None = all).
         batch_size: sketches per forward pass.
         seed: sampling seed; also the mask table's seed when none is given.
+        fill: when set, each ``p > 0`` also gets the row ``healed, input kept (mask p)``: the
+            corrupted input's strokes with the healer's drawing filling only what lies away from
+            them (:func:`sketchssl.eval.fill.fill_erased`), scored like the other rows.
     """
 
     mask_probs: tuple[float, ...] = (0.0,)
@@ -423,6 +428,7 @@ class HealingEval:
     batch_size: int = 64
     seed: int = 0
     notes: list[str] = field(default_factory=list)
+    fill: FillConfig | None = None
 
     def __post_init__(self) -> None:
         for direction in self.directions:
@@ -436,6 +442,7 @@ class HealingEval:
 
 
 NO_HEALING_ROW = "no healing: corrupted input"
+FILLED_ROW = "healed, input kept"
 
 
 def _row_name(kind: str, rate: float) -> str:
@@ -531,6 +538,21 @@ def evaluate_healing(
         for direction in settings.directions:
             row.update(retrieval_accuracy(original_codes, generated_codes, direction, settings.ks))
         results[_row_name("generated", rate)] = row
+        if settings.fill is not None and rate > 0:
+            filled = fill_all(
+                corrupt_inputs(sketches, uniforms, rate, config), generated, settings.fill
+            )
+            kept: dict[str, float] = {"mask": rate, "sketches": len(sketches)}
+            if judge is not None:
+                kept["rec"] = recognition_accuracy(
+                    judge, judge_data, filled, labels, settings.batch_size
+                )
+            filled_codes = encode_sketches(codec, filled, settings.batch_size)
+            for direction in settings.directions:
+                kept.update(
+                    retrieval_accuracy(original_codes, filled_codes, direction, settings.ks)
+                )
+            results[_row_name(FILLED_ROW, rate)] = kept
     meta = {
         "method": run_config.get("method"),
         "input": codec.input_kind,
@@ -544,6 +566,11 @@ def evaluate_healing(
         "seconds": round(time.perf_counter() - started, 1),
         "notes": list(settings.notes),
     }
+    if settings.fill is not None:
+        meta["fill"] = (
+            f"input kept, healer's drawing fills what lies farther than {settings.fill.radius:g} "
+            "of its extent from every kept point (sketchssl.eval.fill)"
+        )
     if codec.input_kind == "sequence":
         meta["notes"].append(
             "sequence-input method: the corruption deletes the points inside the masked squares "

@@ -201,6 +201,10 @@ class HealResponse(BaseModel):
     method: str
     corrupted: list[OutputStroke]
     healed: list[OutputStroke]
+    filled: list[OutputStroke] = Field(
+        description="The masked drawing's own strokes, with the healed drawing filling only what "
+        "lies away from them (sketchssl.eval.fill)."
+    )
     masked_patches: int
     note: str
 

@@ -32,6 +32,7 @@ from sketchssl.data.formats import stroke3_to_absolute, stroke5_to_stroke3
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError, StoreError
 from sketchssl.eval.baselines import embed_dataset
+from sketchssl.eval.fill import fill_erased
 from sketchssl.eval.healing import SketchCodec, corrupt_inputs, generate_sketches
 from sketchssl.eval.knn import KNNConfig, knn_class_scores
 from sketchssl.eval.neighbors import top_k_neighbors
@@ -465,10 +466,14 @@ class ModelService:
             if kind == "sequence"
             else "patch-input method: it read the masked canvas"
         )
+        corrupted_start = drawing.start + locate_part(corrupted, prepared)
+        # the drawer's own strokes kept, the healer's drawing filling only the erased gaps
+        filled, filled_start = fill_erased(corrupted, healed, with_start=True)
         return {
             "method": healer.name,
-            "corrupted": to_strokes(corrupted, drawing.start + locate_part(corrupted, prepared)),
+            "corrupted": to_strokes(corrupted, corrupted_start),
             "healed": to_strokes(healed, drawing.start),
+            "filled": to_strokes(filled, corrupted_start + filled_start),
             "masked_patches": int(masked.sum()),
             "note": note,
         }

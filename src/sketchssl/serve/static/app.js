@@ -232,6 +232,7 @@
     if (!answer) return;
     $("corrupted-view").replaceChildren(drawingSvg([{ drawing: answer.corrupted }]));
     $("healed-view").replaceChildren(drawingSvg([{ drawing: answer.healed }]));
+    $("filled-view").replaceChildren(drawingSvg([{ drawing: answer.filled }]));
     $("healing-note").textContent =
       `${answer.method}: ${answer.masked_patches} patch${answer.masked_patches === 1 ? "" : "es"}` +
       ` masked; ${answer.note}`;
@@ -244,7 +245,7 @@
       if ($(panel).dataset.status !== "unavailable") $(panel).dataset.status = "idle";
     }
     for (const id of ["prediction-list", "neighbour-grid", "completion-view",
-      "corrupted-view", "healed-view"]) $(id).replaceChildren();
+      "corrupted-view", "healed-view", "filled-view"]) $(id).replaceChildren();
     for (const id of ["prediction-note", "neighbour-note", "completion-note", "healing-note"]) {
       $(id).textContent = "";
     }

@@ -1,0 +1,245 @@
+"""Keep what is left, fill what is gone: a healer's drawing merged into its corrupted input.
+
+The seed healers (SketchHealer, Su et al. AAAI 2020; SP-gra2seq, Zang et al. AAAI 2023;
+SketchGloc, IJCAI 2024; Lmser-pix2seq, CVIU 2024) redraw the *whole* sketch from its code and
+are judged on that redrawing. A redrawing is a new drawing of the shape: every stroke the user
+kept comes back moved, and the code-decode-encode round trip loses the drawing's identity
+(RESULTS.md, "Healing on the built-in doodles": healed Ret@1 is close to the corrupted input's
+Ret@1 times the clean reconstructions' Ret@1).
+
+Filling keeps the corrupted input's strokes exactly and adds, from the healer's drawing, only
+what lies away from them, which is what the erasure removed:
+
+1. Both drawings become absolute polylines, resampled every ``spacing * extent`` (coarser for
+   a drawing longer than ``MAX_POINTS`` steps) so that long straight segments are tested along
+   their length.
+2. **Alignment.** The healer's drawing starts at its own origin, the corrupted input at its
+   first kept point, so the two frames differ by a translation. It is found by iterative
+   closest points (translation only, on both drawings resampled three times coarser), started
+   from several guesses (no shift, the bounding-box
+   centres, the two corners) and kept where the mean distance from the kept points to the
+   healer's drawing is least.
+3. **Fill.** A resampled point of the healer's drawing is *new* when no kept point lies within
+   ``radius * extent``; each run of at least ``min_run`` consecutive new points of one stroke
+   becomes a stroke of the fill, simplified back (Ramer-Douglas-Peucker at ``spacing *
+   extent``). ``extent`` is the larger side of the healer's bounding box.
+4. The result orders all strokes as the healer's drawing passes them (a kept stroke at the
+   drawing's point nearest its first point, a fill stroke at its start; ``order="kept_first"``
+   keeps the input's strokes first instead), as stroke-3.
+
+Nothing here sees the original or the mask: the fill is a post-process of what the healer was
+given and what it drew, so it can heal a user's drawing in the web demo as well as a test set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sketchssl.data.formats import polylines_to_stroke3, stroke3_to_polylines
+from sketchssl.data.simplify import rdp, resample_polyline
+from sketchssl.errors import ConfigError
+
+__all__ = ["FILL_ORDERS", "FillConfig", "align_translation", "fill_all", "fill_erased"]
+
+FILL_ORDERS = ("drawn", "kept_first")
+MAX_POINTS = 2000  # resampled points of the healer's drawing, at most
+
+
+@dataclass(frozen=True)
+class FillConfig:
+    """How a healer's drawing fills the corrupted input.
+
+    Attributes:
+        radius: a point of the healer's drawing within ``radius * extent`` of a kept point is
+            already drawn; farther, it fills a gap. Chosen on the valid split (RESULTS.md).
+        spacing: resampling step of the healer's drawing, as a share of ``extent``.
+        min_run: fewest consecutive new points that make a fill stroke (shorter runs are specks).
+        iterations: closest-point steps of the alignment from each starting guess.
+        order: ``"drawn"`` puts every stroke where the healer's drawing passes it (a kept stroke
+            at the drawing's point nearest its first point, a fill stroke at its start), the order
+            the healer would draw them in; ``"kept_first"`` keeps the input's strokes first and
+            appends the fill.
+    """
+
+    radius: float = 0.05
+    spacing: float = 0.01
+    min_run: int = 3
+    iterations: int = 15
+    order: str = "drawn"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.radius < 1.0:
+            raise ConfigError(f"fill radius {self.radius} must be in (0, 1): a share of the extent")
+        if not 0.0 < self.spacing <= self.radius:
+            raise ConfigError(
+                f"fill spacing {self.spacing} must be in (0, radius = {self.radius}]: a coarser "
+                "step could jump over a gap"
+            )
+        if self.min_run < 2:
+            raise ConfigError(f"fill min_run {self.min_run} must be >= 2 (a stroke needs 2 points)")
+        if self.iterations < 1:
+            raise ConfigError(f"fill iterations {self.iterations} must be >= 1")
+        if self.order not in FILL_ORDERS:
+            raise ConfigError(f"fill order {self.order!r}: choose one of {', '.join(FILL_ORDERS)}")
+
+
+def _nearest(queries: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance ``(Q,)`` from each query to its nearest point, and that point's index ``(Q,)``."""
+    distances = np.empty(len(queries))
+    indices = np.empty(len(queries), dtype=np.int64)
+    chunk = max(1, 2**20 // max(1, len(points)))  # about a million pairs at a time
+    for first in range(0, len(queries), chunk):
+        block = queries[first : first + chunk]
+        squared = ((block[:, None, :] - points[None, :, :]) ** 2).sum(axis=2)  # (q, P)
+        nearest = squared.argmin(axis=1)
+        distances[first : first + chunk] = np.sqrt(squared[np.arange(len(block)), nearest])
+        indices[first : first + chunk] = nearest
+    return distances, indices
+
+
+def align_translation(
+    kept: np.ndarray, drawn: np.ndarray, iterations: int = 15
+) -> tuple[np.ndarray, float]:
+    """The shift ``t`` that lays ``drawn + t`` over ``kept``, and its mean residual distance.
+
+    Iterative closest points, translation only: each step moves ``drawn`` by the mean offset
+    from each kept point's nearest drawn point to the kept point. Several starting shifts are
+    tried (none, bounding-box centres, minimum corners, maximum corners); the best end wins.
+
+    Args:
+        kept: ``(K, 2)`` points that must be matched (the corrupted input's).
+        drawn: ``(D, 2)`` points to move (the healer's, densely resampled).
+        iterations: steps from each start.
+
+    Examples:
+        >>> square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=float)
+        >>> shift, residual = align_translation(square[:3] + 5.0, square)
+        >>> np.round(shift, 6).tolist(), round(residual, 6)
+        ([5.0, 5.0], 0.0)
+    """
+    kept = np.asarray(kept, dtype=np.float64)
+    drawn = np.asarray(drawn, dtype=np.float64)
+    if len(kept) == 0 or len(drawn) == 0:
+        return np.zeros(2), float("inf")
+    starts = [
+        np.zeros(2),
+        (kept.min(0) + kept.max(0)) / 2 - (drawn.min(0) + drawn.max(0)) / 2,
+        kept.min(0) - drawn.min(0),
+        kept.max(0) - drawn.max(0),
+    ]
+    best_shift, best_residual = np.zeros(2), float("inf")
+    for start in starts:
+        shift = start.copy()
+        for _ in range(iterations):
+            _, nearest = _nearest(kept, drawn + shift)
+            step = (kept - (drawn[nearest] + shift)).mean(axis=0)
+            shift = shift + step
+            if float(np.abs(step).max()) < 1e-9:
+                break
+        residual = float(_nearest(kept, drawn + shift)[0].mean())
+        if residual < best_residual - 1e-12:
+            best_shift, best_residual = shift, residual
+    return best_shift, best_residual
+
+
+def _dense(lines: Sequence[np.ndarray], spacing: float) -> list[np.ndarray]:
+    """Each polyline resampled every ``spacing`` (its vertices' path, ends kept)."""
+    return [resample_polyline(line, spacing) if len(line) > 1 else line for line in lines]
+
+
+def fill_erased(
+    corrupted: np.ndarray,
+    drawn: np.ndarray,
+    config: FillConfig | None = None,
+    *,
+    with_start: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """The corrupted input's strokes plus the parts of the healer's drawing away from them.
+
+    Args:
+        corrupted: ``(N, 3)`` stroke-3, what the healer was given (its own origin).
+        drawn: ``(M, 3)`` stroke-3, the healer's drawing, same units.
+        config: fill settings.
+        with_start: also return where the result's first point lies in the corrupted input's
+            frame (its origin), ``(2,)``: the result may start with another stroke.
+
+    Returns:
+        float32 stroke-3: the corrupted input's strokes unchanged (shifted only so that the first
+        stroke starts at the origin), and the fill strokes, in ``config.order``.
+        With nothing kept (no two distinct points) the healer's drawing comes back as it is; with
+        nothing new, the corrupted input does.
+    """
+    config = config or FillConfig()
+    corrupted = np.asarray(corrupted, dtype=np.float64)
+    drawn = np.asarray(drawn, dtype=np.float64)
+    kept_lines = [line for line in stroke3_to_polylines(corrupted) if len(line) > 0]
+    kept_points = np.concatenate(kept_lines) if kept_lines else np.zeros((0, 2))
+    drawn_lines = [line for line in stroke3_to_polylines(drawn) if len(line) > 0]
+    origin = np.zeros(2)
+
+    def answer(sketch: np.ndarray, start: np.ndarray = origin) -> Any:
+        sketch = sketch.astype(np.float32)
+        return (sketch, np.asarray(start, dtype=np.float64)) if with_start else sketch
+
+    nothing_kept = len(kept_points) < 2 or not np.ptp(kept_points, axis=0).any()
+    if nothing_kept or not any(len(line) > 1 for line in drawn_lines):
+        return answer(drawn if nothing_kept else corrupted)
+    all_drawn = np.concatenate(drawn_lines)
+    extent = float((all_drawn.max(0) - all_drawn.min(0)).max())
+    if extent <= 0:
+        return answer(corrupted)
+    # a scribble can be many extents long: at most MAX_POINTS resampled points a drawing
+    length = sum(float(np.hypot(*np.diff(line, axis=0).T).sum()) for line in drawn_lines)
+    spacing = max(config.spacing * extent, length / MAX_POINTS)
+    dense_lines = _dense(drawn_lines, spacing)
+    kept_dense = np.concatenate(_dense(kept_lines, spacing))
+    # the alignment needs the shapes, not every resampled point: a coarser step is 9x cheaper
+    coarse = 3 * spacing
+    shift, _ = align_translation(
+        np.concatenate(_dense(kept_lines, coarse)),
+        np.concatenate(_dense(drawn_lines, coarse)),
+        config.iterations,
+    )
+    fill: list[np.ndarray] = []
+    fill_keys: list[int] = []  # index of each fill stroke's first point along the drawing
+    first = 0
+    for line in dense_lines:
+        line = line + shift
+        distance, _ = _nearest(line, kept_dense)
+        new = distance > config.radius * extent  # (n,)
+        breaks = np.flatnonzero(np.diff(new.astype(np.int8)) != 0) + 1
+        starts = np.concatenate([[0], breaks])
+        pieces = zip(np.split(line, breaks), np.split(new, breaks), starts, strict=True)
+        for piece, piece_new, start in pieces:
+            if piece_new[0] and len(piece) >= config.min_run:
+                fill.append(rdp(piece, spacing))  # back to the data's density
+                fill_keys.append(first + int(start))
+        first += len(line)
+    if not fill:
+        return answer(corrupted)
+    if config.order == "kept_first":
+        strokes = [*kept_lines, *fill]
+    else:
+        drawn_dense = np.concatenate(dense_lines) + shift
+        kept_keys = [int(_nearest(line[:1], drawn_dense)[1][0]) for line in kept_lines]
+        keyed = sorted(
+            zip([*kept_keys, *fill_keys], range(len(kept_lines) + len(fill)), strict=True)
+        )
+        everything = [*kept_lines, *fill]
+        strokes = [everything[position] for _, position in keyed]
+    # stroke-3 keeps no first point: the first stroke's start becomes the origin
+    return answer(polylines_to_stroke3(strokes), strokes[0][0])
+
+
+def fill_all(
+    corrupted: Sequence[np.ndarray], drawn: Sequence[np.ndarray], config: FillConfig | None = None
+) -> list[np.ndarray]:
+    """:func:`fill_erased` of each pair, in order."""
+    if len(corrupted) != len(drawn):
+        raise ConfigError(f"fill needs one drawing per input: {len(corrupted)} and {len(drawn)}")
+    pairs = zip(corrupted, drawn, strict=True)
+    return [np.asarray(fill_erased(kept, new, config)) for kept, new in pairs]
