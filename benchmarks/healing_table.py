@@ -11,8 +11,9 @@ wrote for one checkpoint (one per mask rate, or one holding several); their rows
 For every label and mask rate the table gives the no-healing reference (the corrupted input
 itself, encoded as the method reads it: what returning the input unchanged scores) and the
 healed sketches, Ret acc@k in the direction each report used (``g2o`` or ``o2g``), Rec when the
-report has a judge, and chance (``k / N``). Steps done / planned and the training store are read
-from the checkpoint named in the report. Values in percent.
+report has a judge, and chance (``k / N``); reports made with ``--keep-input`` add the "input
+kept" columns (the corrupted input filled from the healer's drawing). Steps done / planned and
+the training store are read from the checkpoint named in the report. Values in percent.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from side_by_side import training_of
 _ROW = re.compile(r"^(?P<kind>.+) \(mask (?P<rate>[0-9.]+)\)$")
 NO_HEALING = "no healing: corrupted input"
 HEALED = "generated"
+KEPT = "healed, input kept"  # sketchssl heal --keep-input
 
 
 def merged_rows(folders: list[str]) -> tuple[dict[tuple[str, float], dict[str, float]], dict]:
@@ -82,8 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         tables.append((label, rows, meta))
     has_rec = any("rec" in row for _, rows, _ in tables for row in rows.values())
 
+    has_kept = any(kind == KEPT for _, rows, _ in tables for kind, _ in rows)
+    kinds = [("no healing", NO_HEALING), ("healed", HEALED)]
+    kinds += [("input kept", KEPT)] if has_kept else []
     header = ["method", "trained on", "steps done / planned (cap)", "mask", "direction"]
-    for kind in ("no healing", "healed"):
+    for kind, _ in kinds:
         header += [f"{kind} Ret@{k} (%)" for k in ks]
         if has_rec:
             header.append(f"{kind} Rec (%)")
@@ -106,9 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             tag = "g2o" if direction == "generated_to_original" else "o2g"
             for rate in rates:
                 healed = rows.get((HEALED, rate))
-                reference = rows.get((NO_HEALING, rate))
                 cells = [label, store, trained, f"{rate:g}", tag]
-                for row in (reference, healed):
+                for _, kind in kinds:
+                    row = rows.get((kind, rate))
                     cells += [percent(row, f"ret_{tag}_acc@{k}") for k in ks]
                     if has_rec:
                         cells.append(percent(row, "rec"))

@@ -145,6 +145,27 @@ def test_heal_figure_and_report(trained, tmp_path):
     assert "judge on originals" in (tmp_path / "report" / "metrics.md").read_text()
 
 
+def test_heal_keep_input_adds_the_filled_row_and_figure_row(trained, tmp_path):
+    app, store, rnn, judge = trained
+    common = ["--data", store, "--mask", 0.3, "--judge", judge, "--max-len", 15]
+    output = invoke(
+        app, "heal", rnn, *common, "--keep-input", "--fill-radius", 0.2,
+        "-o", tmp_path / "heal.png", "--report", tmp_path / "kept", "--n", 3,
+    )  # fmt: skip
+    assert "corrupted / healed / input kept / original rows" in output
+    report = json.loads((tmp_path / "kept" / "metrics.json").read_text())
+    kept = report["results"]["healed, input kept (mask 0.3)"]
+    assert {"rec", "ret_g2o_acc@1"} <= set(kept) and "0.2" in report["meta"]["fill"]
+    # the other rows are those of the same healing without --keep-input
+    invoke(app, "heal", rnn, *common, "--report", tmp_path / "plain")
+    plain = json.loads((tmp_path / "plain" / "metrics.json").read_text())["results"]
+    for name, row in plain.items():
+        assert report["results"][name] == row
+    with pytest.raises(ConfigError, match="fill radius"):
+        invoke(app, "heal", rnn, *common, "--report", tmp_path / "x", "--keep-input",
+               "--fill-radius", 1.5)  # fmt: skip
+
+
 def test_heal_refusals(trained, tmp_path):
     app, store, rnn, judge = trained
     # Without a judge the report holds Ret only (no Rec column, no judge rows).

@@ -66,19 +66,20 @@ def test_the_erased_side_is_filled_and_the_kept_strokes_stay_exactly():
 def test_drawn_order_puts_the_fill_where_the_healer_draws_it():
     corrupted = corrupted_square()
     drawn = polylines_to_stroke3([SQUARE])
-    lines = stroke3_to_polylines(fill_erased(corrupted, drawn, FillConfig(order="drawn")))
+    config = FillConfig(radius=0.05, order="drawn")
+    lines = stroke3_to_polylines(fill_erased(corrupted, drawn, config))
     # the square is drawn bottom, right, top, left: the fill comes between the two kept runs
     assert len(lines) == 3
     assert lines[1][:, 1].min() == pytest.approx(80.0, abs=1.0)
     np.testing.assert_allclose(lines[1][[0, -1]], [[100.0, 80.0], [0.0, 80.0]], atol=1.0)
     np.testing.assert_allclose(lines[2][-1], [0.0, 0.0], atol=1e-4)
     # the result starts with the right side's kept run, at (0, 0) of the corrupted input
-    _, start = fill_erased(corrupted, drawn, FillConfig(order="drawn"), with_start=True)
+    _, start = fill_erased(corrupted, drawn, config, with_start=True)
     np.testing.assert_allclose(start, [0.0, 0.0])
     # a healer that starts at the top-right corner draws the erased top first: the result
     # starts there, at (100, 100) of the corrupted input's frame, and says so
     rolled = polylines_to_stroke3([np.roll(SQUARE[:-1], -8, axis=0)[list(range(16)) + [0]]])
-    result, start = fill_erased(corrupted, rolled, FillConfig(order="drawn"), with_start=True)
+    result, start = fill_erased(corrupted, rolled, config, with_start=True)
     np.testing.assert_allclose(start, [100.0, 100.0], atol=1.0)
     placed = np.concatenate(stroke3_to_polylines(result, start=start))
     for point in np.concatenate(stroke3_to_polylines(corrupted)):  # every kept point, in place

@@ -192,9 +192,11 @@ def test_healing_corrupts_as_the_healing_protocol_and_is_reproducible(client, se
     assert points == len(corrupted) + 1  # stroke-3 rows + the implicit first point
     assert answer["healed"] and post(client, "/api/heal", mask_prob=0.5, seed=7) == answer
     # "filled" keeps every point the masked drawing has, where it has it (integer pixels)
-    filled = np.array([point for xs, ys in answer["filled"] for point in zip(xs, ys)], float)
+    filled = np.array(
+        [point for xs, ys in answer["filled"] for point in zip(xs, ys, strict=True)], float
+    )
     for xs, ys in answer["corrupted"]:
-        for point in zip(xs, ys):
+        for point in zip(xs, ys, strict=True):
             assert np.abs(filled - point).sum(axis=1).min() <= 2.0
     untouched = post(client, "/api/heal", mask_prob=0.0)
     assert untouched["masked_patches"] == 0

@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
             help="Also score the corrupted input with the healed drawing filling its gaps.",
         ),
         fill_radius: float = typer.Option(
-            0.05,
+            0.1,
             "--fill-radius",
             help="--keep-input: healed points this far (share of its extent) from the kept "
             "strokes fill a gap.",

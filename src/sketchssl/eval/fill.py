@@ -65,7 +65,7 @@ class FillConfig:
             appends the fill.
     """
 
-    radius: float = 0.05
+    radius: float = 0.1
     spacing: float = 0.01
     min_run: int = 3
     iterations: int = 15
