@@ -36,7 +36,7 @@ def test_demo_writes_drawings_report_and_figures(tmp_path) -> None:
         for name in pretrained.list_models("healer"):  # a healer is not an encoder to rank
             assert f"shipped: {name}" not in result.output
         assert (out / "shipped" / "neighbours.png").is_file()
-        # step 5: the shipped healer's before / after figure, 3 rows of 10 drawings
+        # step 5: the shipped healer's before / after figure, 4 rows of 10 drawings
         if pretrained.default_healer() is not None:
             from PIL import Image
 

@@ -121,9 +121,13 @@ def evaluate_shipped(out: Path, store_path: Path, seed: int) -> dict[str, dict[s
 
 
 def heal_with_shipped(out: Path, store_path: Path, seed: int) -> Path | None:
-    """Step 5: the shipped healer on 10 test drawings at mask 0.3; the figure, or None."""
+    """Step 5: the shipped healer on 10 test drawings at mask 0.3; the figure, or None.
+
+    Rows: erased, redrawn, input kept (:func:`sketchssl.eval.fill.fill_erased`), original.
+    """
     from sketchssl import pretrained
     from sketchssl.data.store import SketchStore
+    from sketchssl.eval.fill import FillConfig
     from sketchssl.eval.generation import healing_rows, save_rows
 
     healer = pretrained.default_healer()
@@ -131,7 +135,9 @@ def heal_with_shipped(out: Path, store_path: Path, seed: int) -> Path | None:
         return None
     method, run_config = pretrained.load_model(healer)
     store = SketchStore.open(store_path)
-    rows = healing_rows(method, run_config, store, HEAL_MASK, 10, split="test", seed=seed)
+    rows = healing_rows(
+        method, run_config, store, HEAL_MASK, 10, split="test", seed=seed, fill=FillConfig()
+    )
     return save_rows(rows, out / "shipped" / "healing.png")
 
 
@@ -232,6 +238,7 @@ def register(app: typer.Typer) -> None:
         healed = heal_with_shipped(out, store_path, seed)
         if healed is not None:
             typer.echo(
-                f"wrote {healed}: test drawings with 30 % of their patches erased (top), "
-                "redrawn by the shipped healer (middle), the originals (bottom)"
+                f"wrote {healed}: test drawings with 30 % of their patches erased (top row), "
+                "redrawn by the shipped healer, the erased drawings with their gaps filled from "
+                "it (input kept), the originals (bottom row)"
             )
