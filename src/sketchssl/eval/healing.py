@@ -500,6 +500,19 @@ def evaluate_healing(
             "sketches": len(sketches),
         }
     original_codes = encode_sketches(codec, sketches, settings.batch_size)
+
+    def score(drawings: list[np.ndarray], rate: float) -> dict[str, float]:
+        """Rec and Ret of drawings made from the sketches (re-encoded unmasked)."""
+        row: dict[str, float] = {"mask": rate, "sketches": len(sketches)}
+        if judge is not None:
+            row["rec"] = recognition_accuracy(
+                judge, judge_data, drawings, labels, settings.batch_size
+            )
+        codes = encode_sketches(codec, drawings, settings.batch_size)
+        for direction in settings.directions:
+            row.update(retrieval_accuracy(original_codes, codes, direction, settings.ks))
+        return row
+
     for rate in settings.mask_probs:
         if rate > 0:
             # The no-healing reference: the corrupted input itself, judged and encoded as the
@@ -529,30 +542,11 @@ def evaluate_healing(
             batch_size=settings.batch_size,
             seed=settings.seed,
         )
-        row: dict[str, float] = {"mask": rate, "sketches": len(sketches)}
-        if judge is not None:
-            row["rec"] = recognition_accuracy(
-                judge, judge_data, generated, labels, settings.batch_size
-            )
-        generated_codes = encode_sketches(codec, generated, settings.batch_size)
-        for direction in settings.directions:
-            row.update(retrieval_accuracy(original_codes, generated_codes, direction, settings.ks))
-        results[_row_name("generated", rate)] = row
+        results[_row_name("generated", rate)] = score(generated, rate)
         if settings.fill is not None and rate > 0:
-            filled = fill_all(
-                corrupt_inputs(sketches, uniforms, rate, config), generated, settings.fill
-            )
-            kept: dict[str, float] = {"mask": rate, "sketches": len(sketches)}
-            if judge is not None:
-                kept["rec"] = recognition_accuracy(
-                    judge, judge_data, filled, labels, settings.batch_size
-                )
-            filled_codes = encode_sketches(codec, filled, settings.batch_size)
-            for direction in settings.directions:
-                kept.update(
-                    retrieval_accuracy(original_codes, filled_codes, direction, settings.ks)
-                )
-            results[_row_name(FILLED_ROW, rate)] = kept
+            corrupted = corrupt_inputs(sketches, uniforms, rate, config)
+            filled = fill_all(corrupted, generated, settings.fill)
+            results[_row_name(FILLED_ROW, rate)] = score(filled, rate)
     meta = {
         "method": run_config.get("method"),
         "input": codec.input_kind,
