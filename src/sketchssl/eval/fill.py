@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -173,25 +172,30 @@ def fill_erased(
         With nothing kept (no two distinct points) the healer's drawing comes back as it is; with
         nothing new, the corrupted input does.
     """
-    config = config or FillConfig()
-    corrupted = np.asarray(corrupted, dtype=np.float64)
-    drawn = np.asarray(drawn, dtype=np.float64)
+    sketch, start = _fill(
+        np.asarray(corrupted, dtype=np.float64),
+        np.asarray(drawn, dtype=np.float64),
+        config or FillConfig(),
+    )
+    sketch = sketch.astype(np.float32)
+    return (sketch, start) if with_start else sketch
+
+
+def _fill(
+    corrupted: np.ndarray, drawn: np.ndarray, config: FillConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fill_erased`'s work: the stroke-3 result and its first point's place ``(2,)``."""
+    origin = np.zeros(2)
     kept_lines = [line for line in stroke3_to_polylines(corrupted) if len(line) > 0]
     kept_points = np.concatenate(kept_lines) if kept_lines else np.zeros((0, 2))
     drawn_lines = [line for line in stroke3_to_polylines(drawn) if len(line) > 0]
-    origin = np.zeros(2)
-
-    def answer(sketch: np.ndarray, start: np.ndarray = origin) -> Any:
-        sketch = sketch.astype(np.float32)
-        return (sketch, np.asarray(start, dtype=np.float64)) if with_start else sketch
-
     nothing_kept = len(kept_points) < 2 or not np.ptp(kept_points, axis=0).any()
     if nothing_kept or not any(len(line) > 1 for line in drawn_lines):
-        return answer(drawn if nothing_kept else corrupted)
+        return (drawn if nothing_kept else corrupted), origin
     all_drawn = np.concatenate(drawn_lines)
     extent = float((all_drawn.max(0) - all_drawn.min(0)).max())
     if extent <= 0:
-        return answer(corrupted)
+        return corrupted, origin
     # a scribble can be many extents long: at most MAX_POINTS resampled points a drawing
     length = sum(float(np.hypot(*np.diff(line, axis=0).T).sum()) for line in drawn_lines)
     spacing = max(config.spacing * extent, length / MAX_POINTS)
@@ -220,19 +224,17 @@ def fill_erased(
                 fill_keys.append(first + int(start))
         first += len(line)
     if not fill:
-        return answer(corrupted)
+        return corrupted, origin
     if config.order == "kept_first":
         strokes = [*kept_lines, *fill]
     else:
         drawn_dense = np.concatenate(dense_lines) + shift
         kept_keys = [int(_nearest(line[:1], drawn_dense)[1][0]) for line in kept_lines]
-        keyed = sorted(
-            zip([*kept_keys, *fill_keys], range(len(kept_lines) + len(fill)), strict=True)
-        )
         everything = [*kept_lines, *fill]
-        strokes = [everything[position] for _, position in keyed]
+        order = np.argsort([*kept_keys, *fill_keys], kind="stable")
+        strokes = [everything[position] for position in order]
     # stroke-3 keeps no first point: the first stroke's start becomes the origin
-    return answer(polylines_to_stroke3(strokes), strokes[0][0])
+    return polylines_to_stroke3(strokes), np.asarray(strokes[0][0], dtype=np.float64)
 
 
 def fill_all(

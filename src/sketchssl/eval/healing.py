@@ -514,12 +514,13 @@ def evaluate_healing(
         return row
 
     for rate in settings.mask_probs:
+        # the corrupted inputs as stroke-3: judged (no-healing Rec) and filled (input kept)
+        corrupted = corrupt_inputs(sketches, uniforms, rate, config) if rate > 0 else sketches
         if rate > 0:
             # The no-healing reference: the corrupted input itself, judged and encoded as the
             # method reads it (Ret of returning the input unchanged).
             reference: dict[str, float] = {"mask": rate, "sketches": len(sketches)}
             if judge is not None:
-                corrupted = corrupt_inputs(sketches, uniforms, rate, config)
                 reference["rec"] = recognition_accuracy(
                     judge, judge_data, corrupted, labels, settings.batch_size
                 )
@@ -544,7 +545,6 @@ def evaluate_healing(
         )
         results[_row_name("generated", rate)] = score(generated, rate)
         if settings.fill is not None and rate > 0:
-            corrupted = corrupt_inputs(sketches, uniforms, rate, config)
             filled = fill_all(corrupted, generated, settings.fill)
             results[_row_name(FILLED_ROW, rate)] = score(filled, rate)
     meta = {
