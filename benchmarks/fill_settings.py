@@ -4,13 +4,15 @@ Usage::
 
     python benchmarks/fill_settings.py CKPT STORE JUDGE [--radii 0.05,0.1,0.15,0.2,0.3]
         [--mask 0.3] [--split valid] [--orders drawn,kept_first] [--out sweep.json]
+        [--temperature 0.24] [--greedy]
 
 The healer heals the split once (the mask table and sampling of ``sketchssl heal``, seed 0);
 the corrupted inputs are then filled from its drawings at each radius and order
 (:func:`sketchssl.eval.fill.fill_erased`) and every variant is scored like a row of the healing
 report: Rec (the judge) and Ret@1 (re-encoded, generated to original). Printed as a Markdown
 table beside the no-healing and redrawn rows; pick the radius on this split, report the test
-split once with ``sketchssl heal ... --keep-input --fill-radius R``.
+split once with ``sketchssl heal ... --keep-input --fill-radius R``. ``--temperature`` and
+``--greedy`` are ``sketchssl heal``'s sampler options, so the sampler is chosen here too.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mask", type=float, default=0.3)
     parser.add_argument("--split", default="valid")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=0.24, help="as sketchssl heal")
+    parser.add_argument("--greedy", action="store_true", help="most likely point at each step")
     parser.add_argument("--out", type=Path, help="also write the scores as JSON")
     args = parser.parse_args(argv)
 
@@ -79,7 +83,13 @@ def main(argv: list[str] | None = None) -> None:
         )
     }
     drawn = generate_sketches(
-        codec, sketches, uniforms=uniforms, mask_prob=args.mask, seed=args.seed
+        codec,
+        sketches,
+        uniforms=uniforms,
+        mask_prob=args.mask,
+        temperature=args.temperature,
+        greedy=args.greedy,
+        seed=args.seed,
     )
     scores["redrawn"] = score(drawn)
     for order in args.orders.split(","):
@@ -87,7 +97,11 @@ def main(argv: list[str] | None = None) -> None:
             filled = fill_all(corrupted, drawn, FillConfig(radius=radius, order=order))
             scores[f"kept, {order}, r {radius:g}"] = score(filled)
 
-    print(f"{args.checkpoint}: {args.split} split, {len(sketches)} sketches, mask {args.mask:g}")
+    sampler = "greedy" if args.greedy else f"temperature {args.temperature:g}"
+    print(
+        f"{args.checkpoint}: {args.split} split, {len(sketches)} sketches, "
+        f"mask {args.mask:g}, {sampler}"
+    )
     print("| row | Rec (%) | Ret@1 (%) |\n|---|---:|---:|")
     for name, (rec, ret) in scores.items():
         print(f"| {name} | {100 * rec:.1f} | {100 * ret:.1f} |")
