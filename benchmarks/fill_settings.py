@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/fill_settings.py CKPT STORE JUDGE [--radii 0.05,0.1,0.15,0.2,0.3]
         [--mask 0.3] [--split valid] [--orders drawn,kept_first] [--out sweep.json]
-        [--temperature 0.24] [--greedy]
+        [--temperature 0.24] [--greedy] [--code mean|sample]
 
 The healer heals the split once (the mask table and sampling of ``sketchssl heal``, seed 0);
 the corrupted inputs are then filled from its drawings at each radius and order
@@ -12,7 +12,8 @@ the corrupted inputs are then filled from its drawings at each radius and order
 report: Rec (the judge) and Ret@1 (re-encoded, generated to original). Printed as a Markdown
 table beside the no-healing and redrawn rows; pick the radius on this split, report the test
 split once with ``sketchssl heal ... --keep-input --fill-radius R``. ``--temperature`` and
-``--greedy`` are ``sketchssl heal``'s sampler options, so the sampler is chosen here too.
+``--greedy`` are ``sketchssl heal``'s sampler options, and ``--code`` its ``--decode-mean`` /
+``--sample-code``, so the sampler and the code are chosen here too.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=0.24, help="as sketchssl heal")
     parser.add_argument("--greedy", action="store_true", help="most likely point at each step")
+    parser.add_argument(
+        "--code",
+        choices=("mean", "sample"),
+        help="draw from mu or a sampled code (default: the method's own, as sketchssl heal)",
+    )
     parser.add_argument("--out", type=Path, help="also write the scores as JSON")
     args = parser.parse_args(argv)
 
@@ -90,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         temperature=args.temperature,
         greedy=args.greedy,
         seed=args.seed,
+        decode_mean=None if args.code is None else args.code == "mean",
     )
     scores["redrawn"] = score(drawn)
     for order in args.orders.split(","):
@@ -98,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
             scores[f"kept, {order}, r {radius:g}"] = score(filled)
 
     sampler = "greedy" if args.greedy else f"temperature {args.temperature:g}"
+    sampler += f", code {args.code or 'the method default'}"
     print(
         f"{args.checkpoint}: {args.split} split, {len(sketches)} sketches, "
         f"mask {args.mask:g}, {sampler}"

@@ -166,6 +166,18 @@ def test_heal_keep_input_adds_the_filled_row_and_figure_row(trained, tmp_path):
                "--fill-radius", 1.5)  # fmt: skip
 
 
+def test_heal_code_choice_is_reported_and_mu_is_sketch_rnns_default(trained, tmp_path):
+    app, store, rnn, _ = trained
+    common = ["--data", store, "--limit", "6", "--max-len", 15]
+    reports = {}
+    for flag in ("", "--decode-mean", "--sample-code"):
+        invoke(app, "heal", rnn, *common, *([flag] if flag else []), "--report", tmp_path / flag)
+        reports[flag] = json.loads((tmp_path / flag / "metrics.json").read_text())
+    codes = {flag: report["meta"]["code"] for flag, report in reports.items()}
+    assert codes == {"": "the method's default", "--decode-mean": "mu", "--sample-code": "sampled"}
+    assert reports["--decode-mean"]["results"] == reports[""]["results"]
+
+
 def test_heal_refusals(trained, tmp_path):
     app, store, rnn, judge = trained
     # Without a judge the report holds Ret only (no Rec column, no judge rows).

@@ -17,6 +17,7 @@ from sketchssl.eval.fill import FillConfig, fill_all
 from sketchssl.eval.healing import (
     HealingEval,
     SketchCodec,
+    code_options,
     corrupt_inputs,
     evaluate_healing,
     generate_sketches,
@@ -253,3 +254,43 @@ def test_input_kept_rows_fill_the_corrupted_input(doodle_store):
     filled = fill_all(corrupt_inputs(sketches, uniforms, 0.3, codec.patch_config), generated)
     expected = recognition_accuracy(ShapeJudge(), judge_config["data"], filled, labels)
     assert results["healed, input kept (mask 0.3)"]["rec"] == pytest.approx(expected)
+
+
+def test_decode_mean_draws_from_mu_and_sample_code_from_a_sampled_code(doodle_store):
+    store = SketchStore.open(doodle_store)
+    method = small_rnn()
+    codec = SketchCodec.for_method(method, RNN_RUN, store)
+    sketches = [codec.dataset.prepare(store[int(index)]) for index in codec.dataset.indices[:4]]
+    mu, log_variance = method.encode(codec.batch(sketches, None, 0.0))
+    decoded: list[torch.Tensor] = []
+    decode_codes = method.decode_codes
+
+    def recording(z, *args, **kwargs):
+        decoded.append(z.clone())
+        return decode_codes(z, *args, **kwargs)
+
+    method.decode_codes = recording
+    codes = {}
+    for choice in (None, True, False):
+        decoded.clear()
+        generate_sketches(codec, sketches, max_len=5, seed=3, decode_mean=choice)
+        codes[choice] = torch.cat(decoded)
+    # sketch-rnn's own default is mu; --decode-mean gives mu too
+    torch.testing.assert_close(codes[None], mu)
+    torch.testing.assert_close(codes[True], mu)
+    # --sample-code: z = mu + sigma * eps, eps the first draws of the generator seeded with 3
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(codes[False], mu + torch.exp(0.5 * log_variance) * eps)
+    assert code_options(method, None) == {}
+
+
+def test_a_fixed_code_method_refuses_a_code_choice():
+    class FixedCode:
+        name = "vectorization"
+
+        def generate(self, source, temperature=None, greedy=False, *, max_len=None):
+            return source
+
+    assert code_options(FixedCode(), None) == {}
+    with pytest.raises(ConfigError, match="vectorization.*variational healers"):
+        code_options(FixedCode(), True)

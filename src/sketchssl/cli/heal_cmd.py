@@ -63,6 +63,13 @@ def register(app: typer.Typer) -> None:
             help="The pen state's own temperature (default: --temperature).",
         ),
         greedy: bool = typer.Option(False, "--greedy", help="Most likely point at each step."),
+        decode_mean: bool = typer.Option(
+            None,
+            "--decode-mean/--sample-code",
+            help="Draw from the code's mean, or from a code sampled around it (default: the "
+            "method's own: the mean, a sample for lmser_pix2seq).",
+            show_default=False,
+        ),
         max_len: int = typer.Option(None, "--max-len", help="Most generated points."),
         both_directions: bool = typer.Option(
             False, "--both-directions", help="Ret also original -> generated (Lmser-pix2seq)."
@@ -141,6 +148,7 @@ def register(app: typer.Typer) -> None:
                 max_len=max_len,
                 seed=seed,
                 fill=fill,
+                decode_mean=decode_mean,
             )
             save_rows(rows, out)
             typer.echo(f"wrote {out}: {' / '.join(rows)} rows (mask {mask:g})")
@@ -160,6 +168,7 @@ def register(app: typer.Typer) -> None:
                 limit=limit,
                 seed=seed,
                 fill=fill,
+                decode_mean=decode_mean,
                 notes=[f"checkpoint {checkpoint}", f"judge {judge or 'none: Rec not computed'}"]
                 + ([f"mask table {mask_table}"] if mask_table else [f"mask table seed {seed}"])
                 + ([class_note] if class_note else []),

@@ -208,11 +208,13 @@ def healing_rows(
     max_len: int | None = None,
     seed: int = 0,
     fill: FillConfig | None = None,
+    decode_mean: bool | None = None,
 ) -> dict[str, list[np.ndarray]]:
     """``{"corrupted": ..., "healed": ..., "original": ...}`` for ``count`` sketches of a split.
 
     With ``fill``, a row ``"input kept"`` comes before the originals: the corrupted input with
     the healer's drawing filling its gaps (:func:`sketchssl.eval.fill.fill_erased`).
+    ``decode_mean`` chooses the code drawn from (:func:`sketchssl.eval.healing.code_options`).
 
     Row ``i`` of ``mask_table`` masks sketch ``i`` of the split (the table of
     :func:`sketchssl.eval.healing.evaluate_healing`; None makes one from ``seed``). The corrupted
@@ -233,6 +235,7 @@ def healing_rows(
         greedy=greedy,
         max_len=max_len,
         seed=seed,
+        decode_mean=decode_mean,
     )
     rows = {"corrupted": corrupted, "healed": healed}
     if fill is not None:

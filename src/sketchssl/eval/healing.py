@@ -9,8 +9,9 @@
 Protocol (METHODS.md sections 3, 5, 7):
 
 * Each test sketch is corrupted (patch masking at rate ``p`` from a fixed mask table; ``p = 0``
-  is plain reconstruction), the method generates a sketch from it (code ``mu``, temperature 0.24
-  as SP-gra2seq's ``sample``).
+  is plain reconstruction), the method generates a sketch from it (temperature 0.24 as
+  SP-gra2seq's ``sample``; from the code ``mu``, except Lmser-pix2seq, which samples ``z`` as its
+  ``inference.py`` does unless ``decode_mean`` says otherwise).
 * **Rec** = accuracy of the judge on the generated sketches, each rendered as the judge's own
   raster view (its run config's ``raster_size`` / ``raster_line_width``), against the source
   sketch's label.
@@ -27,6 +28,7 @@ Protocol (METHODS.md sections 3, 5, 7):
   as the method reads them (what returning the input unchanged would score).
 
 How a method plugs in: ``generate(batch, temperature=..., greedy=..., max_len=...) -> (B, T, 5)``
+(with a ``use_mean`` keyword when its code is sampled: :func:`code_options`)
 stroke-5 in the method's own (normalised) units, and ``encode_for_retrieval(batch) -> (B, D)``
 (default: ``embed``). The batch holds the input kind the method declares with the class
 attribute ``healing_input``: ``"sequence"`` (default; sketch-rnn) gets the sequence view of the
@@ -37,6 +39,7 @@ canvas (SP-gra2seq and its successors). Patch methods may set ``patch_config``.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import time
@@ -70,6 +73,7 @@ __all__ = [
     "NO_HEALING_ROW",
     "HealingEval",
     "SketchCodec",
+    "code_options",
     "corrupt_inputs",
     "encode_sketches",
     "evaluate_healing",
@@ -374,14 +378,17 @@ def generate_sketches(
     max_len: int | None = None,
     batch_size: int = 64,
     seed: int = 0,
+    decode_mean: bool | None = None,
 ) -> list[np.ndarray]:
     """Generate from each (corrupted) sketch; raw-unit stroke-3 results in input order.
 
     The method's ``generator`` (when it has one) is seeded with ``seed`` first, so the samples
-    are reproducible.
+    are reproducible. ``decode_mean`` True decodes each input's ``mu``, False a code sampled
+    from ``N(mu, sigma^2)``; None keeps the method's own choice (see :func:`code_options`).
     """
     method = codec.method
     method.eval()
+    options = code_options(method, decode_mean)
     if hasattr(method, "generator"):
         method.generator = torch.Generator(device=method.device).manual_seed(seed)
     else:
@@ -391,9 +398,31 @@ def generate_sketches(
         rows = None if uniforms is None else uniforms[part]
         batch = codec.batch(sketches[part], rows, mask_prob)
         batch = {key: value.to(method.device) for key, value in batch.items()}
-        drawn = method.generate(batch, temperature=temperature, greedy=greedy, max_len=max_len)
+        drawn = method.generate(
+            batch, temperature=temperature, greedy=greedy, max_len=max_len, **options
+        )
         results.extend(codec.to_raw(drawn))
     return results
+
+
+def code_options(method: Any, decode_mean: bool | None) -> dict[str, bool]:
+    """``generate``'s keyword choosing the code a drawing is made from (``{}`` for None).
+
+    sketch-rnn, SP-gra2seq and SketchGloc decode ``mu`` unless told otherwise (SP-gra2seq's
+    ``sample``); Lmser-pix2seq follows its config's ``decode_mean`` (False: ``z = mu + sigma *
+    eps``, as its ``inference.py``). A choice made on the valid split overrides either.
+
+    Raises:
+        ConfigError: a choice for a method whose code is not sampled (no ``use_mean``).
+    """
+    if decode_mean is None:
+        return {}
+    if "use_mean" not in inspect.signature(method.generate).parameters:
+        raise ConfigError(
+            f"method {getattr(method, 'name', type(method).__name__)!r} draws from a fixed "
+            "code; --decode-mean / --sample-code apply to the variational healers only"
+        )
+    return {"use_mean": bool(decode_mean)}
 
 
 # ---------------------------------------------------------------------------------- the protocol
@@ -415,6 +444,8 @@ class HealingEval:
         fill: when set, each ``p > 0`` also gets the row ``healed, input kept (mask p)``: the
             corrupted input's strokes with the healer's drawing filling only what lies away from
             them (:func:`sketchssl.eval.fill.fill_erased`), scored like the other rows.
+        decode_mean: draw from ``mu`` (True) or a sampled code (False); None: the method's own
+            choice (:func:`code_options`).
     """
 
     mask_probs: tuple[float, ...] = (0.0,)
@@ -429,6 +460,7 @@ class HealingEval:
     seed: int = 0
     notes: list[str] = field(default_factory=list)
     fill: FillConfig | None = None
+    decode_mean: bool | None = None
 
     def __post_init__(self) -> None:
         for direction in self.directions:
@@ -542,6 +574,7 @@ def evaluate_healing(
             max_len=settings.max_len,
             batch_size=settings.batch_size,
             seed=settings.seed,
+            decode_mean=settings.decode_mean,
         )
         results[_row_name("generated", rate)] = score(generated, rate)
         if settings.fill is not None and rate > 0:
@@ -554,6 +587,7 @@ def evaluate_healing(
         "split": f"{settings.split}, {len(sketches)} sketches, {len(store.class_names)} classes",
         "temperature": settings.temperature,
         "greedy": settings.greedy,
+        "code": {None: "the method's default", True: "mu", False: "sampled"}[settings.decode_mean],
         "directions": list(settings.directions),
         "ks": list(settings.ks),
         "seed": settings.seed,
