@@ -28,8 +28,8 @@ Protocol (METHODS.md sections 3, 5, 7):
   as the method reads them (what returning the input unchanged would score).
 
 How a method plugs in: ``generate(batch, temperature=..., greedy=..., max_len=...) -> (B, T, 5)``
-(with a ``use_mean`` keyword when its code is sampled: :func:`code_options`)
-stroke-5 in the method's own (normalised) units, and ``encode_for_retrieval(batch) -> (B, D)``
+stroke-5 in the method's own (normalised) units (a method whose code is sampled also takes
+``use_mean``: :func:`code_options`), and ``encode_for_retrieval(batch) -> (B, D)``
 (default: ``embed``). The batch holds the input kind the method declares with the class
 attribute ``healing_input``: ``"sequence"`` (default; sketch-rnn) gets the sequence view of the
 corrupted sketch (:func:`sketchssl.render.patch_view.corrupt_sequence`: points inside masked
