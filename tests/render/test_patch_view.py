@@ -13,6 +13,7 @@ from sketchssl.errors import SketchFormatError
 from sketchssl.render.patch_view import (
     PatchViewDataset,
     corrupt_sequence,
+    erased_runs,
     masked_slots,
     patch_view,
 )
@@ -79,6 +80,21 @@ def test_deleted_points_are_exactly_those_under_masked_squares():
     kept = corrupt_sequence(sketch, uniforms, 0.5, CONFIG)
     got = stroke3_to_absolute(kept, start=expected[0])[:, :2]
     np.testing.assert_allclose(got, expected)
+    # the runs put back together are the sketch, and the erased ones are what was under
+    runs = erased_runs(sketch, uniforms, 0.5, CONFIG)
+    np.testing.assert_allclose(
+        np.concatenate([points for points, _ in runs]), stroke3_to_absolute(sketch)[:, :2]
+    )
+    np.testing.assert_array_equal(
+        np.concatenate([np.full(len(points), erased) for points, erased in runs]), under
+    )
+
+
+def test_erased_runs_of_a_masked_middle_slot():
+    runs = erased_runs(LINE, uniforms_masking(2), 0.5, CONFIG)  # points 6 .. 9 under the square
+    shape = [(len(points), erased) for points, erased in runs]
+    assert shape == [(6, False), (4, True), (31, False)]
+    np.testing.assert_allclose(runs[1][0][:, 0], [60.0, 70.0, 80.0, 90.0])
 
 
 def test_patch_view_tensors_follow_the_graph():

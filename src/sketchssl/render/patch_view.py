@@ -48,6 +48,7 @@ __all__ = [
     "with_patch_view",
     "PatchViewDataset",
     "corrupt_sequence",
+    "erased_runs",
     "mask_row",
     "masked_slots",
     "patch_view",
@@ -135,6 +136,49 @@ def masked_slots(
     return centres, masked
 
 
+def erased_runs(
+    sketch: np.ndarray, uniforms: np.ndarray, mask_prob: float, config: PatchConfig | None = None
+) -> list[tuple[np.ndarray, bool]]:
+    """The sketch cut where its masked squares begin and end: ``(points, erased)`` runs in order.
+
+    Each stroke splits into runs of consecutive points that are all inside a masked square
+    (``erased`` True) or all outside (False); the runs come in drawing order, in the sketch's
+    own units, absolute (the first point is the origin, ``(0, 0)``).
+
+    Args:
+        sketch: ``(N, 3)`` stroke-3.
+        uniforms: the sketch's mask-table row.
+        mask_prob: masking probability of each slot.
+        config: patch geometry (the square side is ``patch_size`` on the 640-px canvas).
+
+    Examples:
+        >>> line = np.array([[1, 0, 0]] * 9 + [[1, 0, 1]], dtype=np.int16)
+        >>> [(len(points), erased) for points, erased in erased_runs(line, np.zeros(20), 0.0)]
+        [(11, False)]
+    """
+    config = config or PatchConfig()
+    sketch = validate_stroke3(sketch)
+    points = stroke3_to_absolute(sketch)  # (N + 1, 3) in the sketch's own units
+    deleted = np.zeros(len(points), dtype=bool)
+    centres, masked = masked_slots(sketch, uniforms, mask_prob, config)
+    if masked.any():
+        placed = canvas_layout(sketch, config).points  # (N + 1, 3) padded-canvas pixels
+        half = config.patch_size // 2
+        for centre in centres[masked]:
+            inside_x = (placed[:, 0] >= centre[0] - half) & (placed[:, 0] < centre[0] + half)
+            inside_y = (placed[:, 1] >= centre[1] - half) & (placed[:, 1] < centre[1] + half)
+            deleted |= inside_x & inside_y
+    stroke_ends = np.flatnonzero(points[:, 2] == 1) + 1
+    runs: list[tuple[np.ndarray, bool]] = []
+    strokes = np.split(points[:, :2], stroke_ends)
+    for stroke, gone in zip(strokes, np.split(deleted, stroke_ends), strict=True):
+        breaks = np.flatnonzero(np.diff(gone.astype(np.int8)) != 0) + 1
+        for piece, piece_gone in zip(np.split(stroke, breaks), np.split(gone, breaks), strict=True):
+            if len(piece):
+                runs.append((piece, bool(piece_gone[0])))
+    return runs
+
+
 def corrupt_sequence(
     sketch: np.ndarray, uniforms: np.ndarray, mask_prob: float, config: PatchConfig | None = None
 ) -> np.ndarray:
@@ -147,40 +191,23 @@ def corrupt_sequence(
         config: patch geometry (the square side is ``patch_size`` on the 640-px canvas).
 
     Returns:
-        float32 stroke-3 of the kept points, strokes split at deleted points. A sketch with
-        nothing masked comes back unchanged; one with fewer than two points left becomes the
-        single pen-up row ``(0, 0, 1)``.
+        float32 stroke-3 of the kept points, strokes split at deleted points
+        (:func:`erased_runs` without the erased ones). A sketch with nothing masked comes back
+        unchanged; one with fewer than two points left becomes the single pen-up row
+        ``(0, 0, 1)``.
 
     Examples:
         >>> line = np.array([[1, 0, 0]] * 9 + [[1, 0, 1]], dtype=np.int16)
         >>> corrupt_sequence(line, np.zeros(20), 0.0).shape
         (10, 3)
     """
-    config = config or PatchConfig()
-    sketch = validate_stroke3(sketch)
-    centres, masked = masked_slots(sketch, uniforms, mask_prob, config)
-    if not masked.any():
-        return sketch.astype(np.float32)
-    placed = canvas_layout(sketch, config).points  # (N + 1, 3) padded-canvas pixels
-    half = config.patch_size // 2
-    deleted = np.zeros(len(placed), dtype=bool)
-    for centre in centres[masked]:
-        inside_x = (placed[:, 0] >= centre[0] - half) & (placed[:, 0] < centre[0] + half)
-        inside_y = (placed[:, 1] >= centre[1] - half) & (placed[:, 1] < centre[1] + half)
-        deleted |= inside_x & inside_y
-    points = stroke3_to_absolute(sketch)  # (N + 1, 3) in the sketch's own units
-    stroke_ends = np.flatnonzero(points[:, 2] == 1) + 1
-    runs: list[np.ndarray] = []
-    strokes = np.split(points[:, :2], stroke_ends)
-    for stroke, gone in zip(strokes, np.split(deleted, stroke_ends), strict=True):
-        # consecutive kept points of this stroke form one run
-        breaks = np.flatnonzero(np.diff(gone.astype(np.int8)) != 0) + 1
-        for piece, piece_gone in zip(np.split(stroke, breaks), np.split(gone, breaks), strict=True):
-            if len(piece) and not piece_gone[0]:
-                runs.append(piece)
-    if sum(len(run) for run in runs) < 2:
+    runs = erased_runs(sketch, uniforms, mask_prob, config)
+    if all(not erased for _, erased in runs):
+        return validate_stroke3(sketch).astype(np.float32)
+    kept = [points for points, erased in runs if not erased]
+    if sum(len(run) for run in kept) < 2:
         return np.array([[0.0, 0.0, 1.0]], dtype=np.float32)
-    return polylines_to_stroke3(runs).astype(np.float32)
+    return polylines_to_stroke3(kept).astype(np.float32)
 
 
 def patch_view(
