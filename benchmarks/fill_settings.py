@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/fill_settings.py CKPT STORE JUDGE [--radii 0.05,0.1,0.15,0.2,0.3]
-        [--mask 0.3] [--split valid] [--orders drawn,kept_first] [--out sweep.json]
+        [--mask 0.3] [--split valid] [--orders gaps,drawn,kept_first] [--out sweep.json]
         [--temperature 0.24] [--greedy] [--code mean|sample]
 
 The healer heals the split once (the mask table and sampling of ``sketchssl heal``, seed 0);
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("store", type=Path)
     parser.add_argument("judge", type=Path, help="a sketch_a_net *.ckpt")
     parser.add_argument("--radii", default="0.05,0.1,0.15,0.2,0.3")
-    parser.add_argument("--orders", default="drawn")
+    parser.add_argument("--orders", default="gaps")
     parser.add_argument("--mask", type=float, default=0.3)
     parser.add_argument("--split", default="valid")
     parser.add_argument("--seed", type=int, default=0)

@@ -161,9 +161,19 @@ def test_heal_keep_input_adds_the_filled_row_and_figure_row(trained, tmp_path):
     plain = json.loads((tmp_path / "plain" / "metrics.json").read_text())["results"]
     for name, row in plain.items():
         assert report["results"][name] == row
+    assert "'gaps' order" in report["meta"]["fill"]
+    # the judge sees a picture: putting the same strokes in another order keeps Rec exactly
+    invoke(app, "heal", rnn, *common, "--keep-input", "--fill-radius", 0.2,
+           "--fill-order", "drawn", "--report", tmp_path / "drawn")  # fmt: skip
+    drawn = json.loads((tmp_path / "drawn" / "metrics.json").read_text())
+    assert "'drawn' order" in drawn["meta"]["fill"]
+    assert drawn["results"]["healed, input kept (mask 0.3)"]["rec"] == kept["rec"]
     with pytest.raises(ConfigError, match="fill radius"):
         invoke(app, "heal", rnn, *common, "--report", tmp_path / "x", "--keep-input",
                "--fill-radius", 1.5)  # fmt: skip
+    with pytest.raises(ConfigError, match="fill order 'random'"):
+        invoke(app, "heal", rnn, *common, "--report", tmp_path / "x", "--keep-input",
+               "--fill-order", "random")  # fmt: skip
 
 
 def test_heal_code_choice_is_reported_and_mu_is_sketch_rnns_default(trained, tmp_path):

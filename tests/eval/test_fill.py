@@ -10,7 +10,13 @@ import pytest
 import sketchssl.eval.fill as fill_module
 from sketchssl.data.formats import polylines_to_stroke3, stroke3_to_polylines
 from sketchssl.errors import ConfigError
-from sketchssl.eval.fill import FillConfig, align_translation, fill_all, fill_erased
+from sketchssl.eval.fill import (
+    FillConfig,
+    align_translation,
+    fill_all,
+    fill_erased,
+    order_into_gaps,
+)
 
 # A 100 x 100 square drawn as one closed stroke, its corners every 25 units along each side.
 SIDE = np.linspace(0.0, 100.0, 5)
@@ -84,6 +90,45 @@ def test_drawn_order_puts_the_fill_where_the_healer_draws_it():
     placed = np.concatenate(stroke3_to_polylines(result, start=start))
     for point in np.concatenate(stroke3_to_polylines(corrupted)):  # every kept point, in place
         assert np.sqrt(((placed - point) ** 2).sum(1)).min() < 1e-3
+
+
+def test_gaps_order_puts_the_fill_where_the_points_were_erased():
+    corrupted = corrupted_square()
+    # the healer draws the square the other way round (counter-clockwise from the top-left
+    # corner): the top side's fill is drawn from x = 0 to 100, against the input's direction
+    backwards = np.roll(SQUARE[:-1][::-1], -3, axis=0)  # from (0, 100)
+    drawn = polylines_to_stroke3([np.concatenate([backwards, backwards[:1]])])
+    config = FillConfig(radius=0.05, order="gaps")
+    lines = stroke3_to_polylines(fill_erased(corrupted, drawn, config))
+    kept = stroke3_to_polylines(corrupted)
+    # the healer's drawing starts and ends on the erased top, so its fill comes in two pieces:
+    # kept run, the erased top (right to left, as the original went) in two, kept run
+    assert len(lines) == 4
+    np.testing.assert_allclose(lines[0], kept[0], atol=1e-4)
+    np.testing.assert_allclose(lines[1][[0, -1]], [[100.0, 80.0], [0.0, 100.0]], atol=1.0)
+    np.testing.assert_allclose(lines[2][[0, -1]], [[0.0, 100.0], [0.0, 80.0]], atol=1.0)
+    np.testing.assert_allclose(lines[3], kept[1], atol=1e-4)
+    # every order draws the same points in the input's frame: only the sequence differs
+    for order in ("drawn", "kept_first"):
+        config = FillConfig(0.05, order=order)
+        other = stroke3_to_polylines(*fill_erased(corrupted, drawn, config, with_start=True))
+        assert sorted(map(tuple, np.round(np.concatenate(other), 3))) == sorted(
+            map(tuple, np.round(np.concatenate(lines), 3))
+        )
+
+
+def test_gaps_before_between_and_after_the_kept_strokes():
+    # a line along x from 0 to 10, erased on [0, 2], [4, 6] and [8, 10]: two kept runs
+    kept = [np.array([[2.0, 0.0], [4.0, 0.0]]), np.array([[6.0, 0.0], [8.0, 0.0]])]
+    first, middle, last = (np.array([[a, 0.0], [b, 0.0]]) for a, b in ((0, 2), (4, 6), (8, 10)))
+    # handed over scrambled and reversed, they come back in the line's order and direction
+    ordered = order_into_gaps(kept, [last[::-1], middle[::-1], first])
+    expected = [first, kept[0], middle, kept[1], last]
+    assert len(ordered) == len(expected)
+    for got, want in zip(ordered, expected, strict=True):
+        np.testing.assert_allclose(got, want)
+    # no fill: the kept strokes as they were
+    assert all(a is b for a, b in zip(order_into_gaps(kept, []), kept, strict=True))
 
 
 def test_nothing_new_or_nothing_kept():

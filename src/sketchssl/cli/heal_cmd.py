@@ -86,6 +86,12 @@ def register(app: typer.Typer) -> None:
             help="--keep-input: healed points this far (share of its extent) from the kept "
             "strokes fill a gap.",
         ),
+        fill_order: str = typer.Option(
+            "gaps",
+            "--fill-order",
+            help="--keep-input: the result's stroke order: 'gaps' (the input's, each fill "
+            "stroke in the gap it closes), 'drawn' (the healer's), 'kept_first' (fill appended).",
+        ),
     ) -> None:
         """Heal masked test sketches; draw corrupted / healed / original rows, report Rec / Ret."""
         import sketchssl.methods  # noqa: F401  (registers the methods)
@@ -131,7 +137,7 @@ def register(app: typer.Typer) -> None:
         if class_note:
             typer.echo(class_note)
         table = load_mask_table(mask_table) if mask_table is not None else None
-        fill = FillConfig(radius=fill_radius) if keep_input else None
+        fill = FillConfig(radius=fill_radius, order=fill_order) if keep_input else None
         if getattr(method, "healing_input", "sequence") == "sequence":
             typer.echo(SEQUENCE_NOTE.format(name=method.name))
         if out is not None:
