@@ -3,11 +3,11 @@
 Usage::
 
     python benchmarks/fill_settings.py CKPT STORE JUDGE [--radii 0.05,0.1,0.15,0.2,0.3]
-        [--mask 0.3] [--split valid] [--orders gaps,drawn,kept_first] [--out sweep.json]
-        [--temperature 0.24] [--greedy] [--code mean|sample]
+        [--mask 0.3] [--split valid] [--orders gaps,drawn,kept_first]
+        [--joins 0,1.5] [--out sweep.json] [--temperature 0.24] [--greedy] [--code mean|sample]
 
 The healer heals the split once (the mask table and sampling of ``sketchssl heal``, seed 0);
-the corrupted inputs are then filled from its drawings at each radius and order
+the corrupted inputs are then filled from its drawings at each radius, order and join
 (:func:`sketchssl.eval.fill.fill_erased`) and every variant is scored like a row of the healing
 report: Rec (the judge) and Ret@1 (re-encoded, generated to original). Printed as a Markdown
 table beside the no-healing and redrawn rows; pick the radius on this split, report the test
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("judge", type=Path, help="a sketch_a_net *.ckpt")
     parser.add_argument("--radii", default="0.05,0.1,0.15,0.2,0.3")
     parser.add_argument("--orders", default="gaps")
+    parser.add_argument("--joins", default="0", help="sketchssl heal --fill-join values")
     parser.add_argument("--mask", type=float, default=0.3)
     parser.add_argument("--split", default="valid")
     parser.add_argument("--seed", type=int, default=0)
@@ -100,9 +101,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     scores["redrawn"] = score(drawn)
     for order in args.orders.split(","):
-        for radius in (float(value) for value in args.radii.split(",")):
-            filled = fill_all(corrupted, drawn, FillConfig(radius=radius, order=order))
-            scores[f"kept, {order}, r {radius:g}"] = score(filled)
+        for join in (float(value) for value in args.joins.split(",")):
+            for radius in (float(value) for value in args.radii.split(",")):
+                config = FillConfig(radius=radius, order=order, join=join)
+                joined = f", join {join:g}" if join else ""
+                scores[f"kept, {order}{joined}, r {radius:g}"] = score(
+                    fill_all(corrupted, drawn, config)
+                )
 
     sampler = "greedy" if args.greedy else f"temperature {args.temperature:g}"
     sampler += f", code {args.code or 'the method default'}"

@@ -171,6 +171,10 @@ def test_heal_keep_input_adds_the_filled_row_and_figure_row(trained, tmp_path):
     with pytest.raises(ConfigError, match="fill radius"):
         invoke(app, "heal", rnn, *common, "--report", tmp_path / "x", "--keep-input",
                "--fill-radius", 1.5)  # fmt: skip
+    invoke(app, "heal", rnn, *common, "--keep-input", "--fill-radius", 0.2,
+           "--fill-join", 1.5, "--report", tmp_path / "joined")  # fmt: skip
+    joined = json.loads((tmp_path / "joined" / "metrics.json").read_text())
+    assert "joined within 1.5 radii" in joined["meta"]["fill"]
     with pytest.raises(ConfigError, match="fill order 'random'"):
         invoke(app, "heal", rnn, *common, "--report", tmp_path / "x", "--keep-input",
                "--fill-order", "random")  # fmt: skip

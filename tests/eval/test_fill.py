@@ -15,6 +15,7 @@ from sketchssl.eval.fill import (
     align_translation,
     fill_all,
     fill_erased,
+    join_cut_strokes,
     order_into_gaps,
 )
 
@@ -131,6 +132,30 @@ def test_gaps_before_between_and_after_the_kept_strokes():
     assert all(a is b for a, b in zip(order_into_gaps(kept, []), kept, strict=True))
 
 
+def test_join_draws_the_cut_square_as_one_stroke_again():
+    corrupted = corrupted_square()
+    backwards = np.roll(SQUARE[:-1][::-1], -3, axis=0)
+    drawn = polylines_to_stroke3([np.concatenate([backwards, backwards[:1]])])
+    # the cuts are 5 apart (the radius, 0.05 of 100): 1.5 radii joins all; 0.5 only the
+    # fill's two pieces, which meet where the healer's drawing started
+    joined = stroke3_to_polylines(fill_erased(corrupted, drawn, FillConfig(0.05, join=1.5)))
+    assert len(joined) == 1
+    np.testing.assert_allclose(joined[0][[0, -1]], [[0.0, 0.0], [0.0, 0.0]], atol=1e-4)
+    apart = stroke3_to_polylines(fill_erased(corrupted, drawn, FillConfig(0.05, join=0.5)))
+    assert len(apart) == 3
+    # the same points either way: joining adds no point, only puts the pen down
+    np.testing.assert_allclose(np.concatenate(joined), np.concatenate(apart), atol=1e-4)
+
+
+def test_join_keeps_the_inputs_own_pen_lifts():
+    first, second = np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[1.2, 0.0], [2.0, 0.0]])
+    fill = np.array([[2.1, 0.0], [3.0, 0.0]])
+    lines = join_cut_strokes([first, second, fill], [True, True, False], within=0.5)
+    # two kept strokes 0.2 apart stay two; the fill 0.1 after the second goes on from it
+    assert [len(line) for line in lines] == [2, 4]
+    assert join_cut_strokes([], [], 1.0) == []
+
+
 def test_nothing_new_or_nothing_kept():
     corrupted = corrupted_square()
     # the healer drew only what is already there: the corrupted input comes back
@@ -160,6 +185,7 @@ def test_fill_all_pairs_and_bad_settings():
         {"min_run": 1},
         {"iterations": 0},
         {"order": "random"},
+        {"join": -1.0},
     ):
         with pytest.raises(ConfigError, match="fill"):
             FillConfig(**bad)

@@ -92,6 +92,12 @@ def register(app: typer.Typer) -> None:
             help="--keep-input: the result's stroke order: 'gaps' (the input's, each fill "
             "stroke in the gap it closes), 'drawn' (the healer's), 'kept_first' (fill appended).",
         ),
+        fill_join: float = typer.Option(
+            0.0,
+            "--fill-join",
+            help="--keep-input: join a fill stroke to the stroke it starts or ends within this "
+            "many fill radii of (pen down across the cut); 0 joins nothing.",
+        ),
     ) -> None:
         """Heal masked test sketches; draw corrupted / healed / original rows, report Rec / Ret."""
         import sketchssl.methods  # noqa: F401  (registers the methods)
@@ -137,7 +143,9 @@ def register(app: typer.Typer) -> None:
         if class_note:
             typer.echo(class_note)
         table = load_mask_table(mask_table) if mask_table is not None else None
-        fill = FillConfig(radius=fill_radius, order=fill_order) if keep_input else None
+        fill = (
+            FillConfig(radius=fill_radius, order=fill_order, join=fill_join) if keep_input else None
+        )
         if getattr(method, "healing_input", "sequence") == "sequence":
             typer.echo(SEQUENCE_NOTE.format(name=method.name))
         if out is not None:

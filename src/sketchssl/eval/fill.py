@@ -56,6 +56,7 @@ __all__ = [
     "align_translation",
     "fill_all",
     "fill_erased",
+    "join_cut_strokes",
     "order_into_gaps",
 ]
 
@@ -79,6 +80,11 @@ class FillConfig:
             point nearest its first point, a fill stroke at its start); ``"kept_first"`` keeps
             the input's strokes first and appends the fill. The judge's Rec is the same for
             all three up to rounding (it sees a picture); a sequence encoder's Ret is not.
+        join: a fill stroke that starts within ``join * radius * extent`` of the end of the
+            stroke before it in the result goes on from it with the pen down, and a stroke
+            that starts that near a fill stroke's end goes on from it (two kept strokes are
+            never joined): the erasure cut those strokes, and an encoder that reads strokes
+            sees them whole again. 0 (the default) joins nothing; chosen on the valid split.
     """
 
     radius: float = 0.1
@@ -86,6 +92,7 @@ class FillConfig:
     min_run: int = 3
     iterations: int = 15
     order: str = "gaps"
+    join: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.radius < 1.0:
@@ -101,6 +108,8 @@ class FillConfig:
             raise ConfigError(f"fill iterations {self.iterations} must be >= 1")
         if self.order not in FILL_ORDERS:
             raise ConfigError(f"fill order {self.order!r}: choose one of {', '.join(FILL_ORDERS)}")
+        if self.join < 0:
+            raise ConfigError(f"fill join {self.join} must be >= 0 (0 joins nothing)")
 
 
 def _nearest(queries: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -214,6 +223,33 @@ def order_into_gaps(
     return ordered
 
 
+def join_cut_strokes(
+    strokes: Sequence[np.ndarray], is_kept: Sequence[bool], within: float
+) -> list[np.ndarray]:
+    """Consecutive strokes merged where one ends within ``within`` of where the next starts.
+
+    A pair of kept strokes stays apart (the input's own pen lifts are kept); a pair with a fill
+    stroke in it becomes one stroke, drawn on with the pen down across the small gap.
+
+    Examples:
+        >>> kept, fill = np.array([[0.0, 0], [1, 0]]), np.array([[1.5, 0], [3, 0]])
+        >>> [len(line) for line in join_cut_strokes([kept, fill], [True, False], 1.0)]
+        [4]
+    """
+    if not strokes:
+        return []
+    merged, merged_kept = [np.asarray(strokes[0])], [bool(is_kept[0])]
+    for stroke, kept in zip(strokes[1:], is_kept[1:], strict=True):
+        near = float(np.hypot(*(merged[-1][-1] - stroke[0]))) <= within
+        if near and not (kept and merged_kept[-1]):
+            merged[-1] = np.concatenate([merged[-1], stroke])
+            merged_kept[-1] = False
+        else:
+            merged.append(np.asarray(stroke))
+            merged_kept.append(bool(kept))
+    return merged
+
+
 def _dense(lines: Sequence[np.ndarray], spacing: float) -> list[np.ndarray]:
     """Each polyline resampled every ``spacing`` (its vertices' path, ends kept)."""
     return [resample_polyline(line, spacing) if len(line) > 1 else line for line in lines]
@@ -304,6 +340,10 @@ def _fill(
         everything = [*kept_lines, *fill]
         order = np.argsort([*kept_keys, *fill_keys], kind="stable")
         strokes = [everything[position] for position in order]
+    if config.join > 0:
+        kept_ids = {id(line) for line in kept_lines}
+        is_kept = [id(stroke) in kept_ids for stroke in strokes]
+        strokes = join_cut_strokes(strokes, is_kept, config.join * config.radius * extent)
     # stroke-3 keeps no first point: the first stroke's start becomes the origin
     return polylines_to_stroke3(strokes), np.asarray(strokes[0][0], dtype=np.float64)
 

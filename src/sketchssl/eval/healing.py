@@ -597,8 +597,9 @@ def evaluate_healing(
     if settings.fill is not None:
         meta["fill"] = (
             f"input kept, healer's drawing fills what lies farther than {settings.fill.radius:g} "
-            f"of its extent from every kept point, strokes in {settings.fill.order!r} order "
-            "(sketchssl.eval.fill)"
+            f"of its extent from every kept point, strokes in {settings.fill.order!r} order"
+            + (f", joined within {settings.fill.join:g} radii" if settings.fill.join else "")
+            + " (sketchssl.eval.fill)"
         )
     if codec.input_kind == "sequence":
         meta["notes"].append(
