@@ -34,6 +34,10 @@ what lies away from them, which is what the erasure removed:
    passes it (a kept stroke at the drawing's point nearest its first point, a fill stroke at its
    start; the default before ``gaps``, and below it on Ret at every radius measured);
    ``"kept_first"`` appends the fill after the input's strokes.
+5. **Join** (``join > 0``): a fill stroke that starts where the stroke before it ends (within
+   ``join * radius * extent``) is drawn on from it with the pen down, and so is a stroke that
+   starts where a fill stroke ends, so the strokes the erasure cut come back whole for an
+   encoder that reads strokes (SketchGloc's grid graphs; :func:`join_cut_strokes`).
 
 Nothing here sees the original or the mask: the fill is a post-process of what the healer was
 given and what it drew, so it can heal a user's drawing in the web demo as well as a test set.
