@@ -184,11 +184,7 @@ def corrupt_sequence(
 ) -> np.ndarray:
     """Delete the points of ``sketch`` that fall inside its masked squares.
 
-    Args:
-        sketch: ``(N, 3)`` stroke-3.
-        uniforms: the sketch's mask-table row.
-        mask_prob: masking probability of each slot.
-        config: patch geometry (the square side is ``patch_size`` on the 640-px canvas).
+    The arguments are :func:`erased_runs`'s.
 
     Returns:
         float32 stroke-3 of the kept points, strokes split at deleted points
