@@ -5,6 +5,7 @@ Usage::
     python benchmarks/fill_settings.py CKPT STORE JUDGE [--radii 0.05,0.1,0.15,0.2,0.3]
         [--mask 0.3] [--split valid] [--orders gaps,drawn,kept_first]
         [--joins 0,1.5] [--out sweep.json] [--temperature 0.24] [--greedy] [--code mean|sample]
+        [--sources redraw,continue] [--continue-thresholds 0.5,0.7] [--continue-temperature 0.1]
 
 The healer heals the split once (the mask table and sampling of ``sketchssl heal``, seed 0);
 the corrupted inputs are then filled from its drawings at each radius, order and join
@@ -13,7 +14,10 @@ report: Rec (the judge) and Ret@1 (re-encoded, generated to original). Printed a
 table beside the no-healing and redrawn rows; pick the radius on this split, report the test
 split once with ``sketchssl heal ... --keep-input --fill-radius R``. ``--temperature`` and
 ``--greedy`` are ``sketchssl heal``'s sampler options, and ``--code`` its ``--decode-mean`` /
-``--sample-code``, so the sampler and the code are chosen here too.
+``--sample-code``, so the sampler and the code are chosen here too. ``--sources continue``
+also fills from the healer's decoder drawing on where the kept strokes were cut
+(``sketchssl heal --fill-source continue``, :mod:`sketchssl.eval.continuation`), drawn once per
+``--continue-thresholds`` value.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ import numpy as np
 
 import sketchssl.methods  # noqa: F401  (registers the methods)
 from sketchssl.data.store import SketchStore
-from sketchssl.eval.fill import FillConfig, fill_all
+from sketchssl.eval.continuation import ContinueConfig, continuation_drawings
+from sketchssl.eval.fill import FillConfig, fill_all, fill_erased
 from sketchssl.eval.healing import (
     SketchCodec,
     corrupt_inputs,
+    decoder_codes,
     encode_sketches,
     generate_sketches,
     recognition_accuracy,
@@ -61,6 +67,13 @@ def main(argv: list[str] | None = None) -> None:
         choices=("mean", "sample"),
         help="draw from mu or a sampled code (default: the method's own, as sketchssl heal)",
     )
+    parser.add_argument(
+        "--sources", default="redraw", help="sketchssl heal --fill-source values (redraw,continue)"
+    )
+    parser.add_argument(
+        "--continue-thresholds", default="0.5", help="sketchssl heal --continue-threshold values"
+    )
+    parser.add_argument("--continue-temperature", type=float, default=0.1, help="as sketchssl heal")
     parser.add_argument("--out", type=Path, help="also write the scores as JSON")
     args = parser.parse_args(argv)
 
@@ -100,14 +113,43 @@ def main(argv: list[str] | None = None) -> None:
         decode_mean=None if args.code is None else args.code == "mean",
     )
     scores["redrawn"] = score(drawn)
-    for order in args.orders.split(","):
-        for join in (float(value) for value in args.joins.split(",")):
-            for radius in (float(value) for value in args.radii.split(",")):
-                config = FillConfig(radius=radius, order=order, join=join)
-                joined = f", join {join:g}" if join else ""
-                scores[f"kept, {order}{joined}, r {radius:g}"] = score(
-                    fill_all(corrupted, drawn, config)
-                )
+    orders = args.orders.split(",")
+    joins = [float(value) for value in args.joins.split(",")]
+    radii = [float(value) for value in args.radii.split(",")]
+    sources = args.sources.split(",")
+    if "redraw" in sources:
+        for order in orders:
+            for join in joins:
+                for radius in radii:
+                    config = FillConfig(radius=radius, order=order, join=join)
+                    joined = f", join {join:g}" if join else ""
+                    scores[f"kept, {order}{joined}, r {radius:g}"] = score(
+                        fill_all(corrupted, drawn, config)
+                    )
+    if "continue" in sources:
+        codes = decoder_codes(codec, sketches, uniforms, args.mask)
+        scale = float(codec.dataset.scale) if codec.dataset.normalization == "std" else 1.0
+        absolute = bool(getattr(method, "decoder_reads_absolute", False))
+        for threshold in (float(value) for value in args.continue_thresholds.split(",")):
+            settings = ContinueConfig(threshold, args.continue_temperature)
+            # the continuations do not depend on the radius, order or join: drawn once
+            drawings = continuation_drawings(
+                method.decoder, codes, corrupted, scale, settings, absolute=absolute,
+                seed=args.seed,
+            )  # fmt: skip
+            for order in orders:
+                for join in joins:
+                    for radius in radii:
+                        config = FillConfig(radius=radius, order=order, join=join)
+                        filled = [
+                            kept
+                            if drawing is None
+                            else fill_erased(kept, drawing[0], config, drawn_start=drawing[1])
+                            for kept, drawing in zip(corrupted, drawings, strict=True)
+                        ]
+                        joined = f", join {join:g}" if join else ""
+                        name = f"kept, continued (p > {threshold:g}), {order}{joined}, r {radius:g}"
+                        scores[name] = score(filled)
 
     sampler = "greedy" if args.greedy else f"temperature {args.temperature:g}"
     sampler += f", code {args.code or 'the method default'}"

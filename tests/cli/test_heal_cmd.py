@@ -180,6 +180,30 @@ def test_heal_keep_input_adds_the_filled_row_and_figure_row(trained, tmp_path):
                "--fill-order", "random")  # fmt: skip
 
 
+def test_heal_keep_input_from_the_decoders_continuations(trained, tmp_path):
+    app, store, rnn, judge = trained
+    common = ["--data", store, "--mask", 0.3, "--judge", judge, "--max-len", 15, "--keep-input"]
+    invoke(app, "heal", rnn, *common, "--fill-source", "continue", "--fill-join", 1.5,
+           "--continue-threshold", 0.2, "--report", tmp_path / "continued",
+           "-o", tmp_path / "continued.png", "--n", 3)  # fmt: skip
+    report = json.loads((tmp_path / "continued" / "metrics.json").read_text())
+    assert "drawing on from the strokes" in report["meta"]["fill"]
+    assert "above 0.2" in report["meta"]["fill"]
+    assert {"rec", "ret_g2o_acc@1"} <= set(report["results"]["healed, input kept (mask 0.3)"])
+    # continuing nothing (threshold 1) leaves each input as it was: the no-healing scores
+    invoke(app, "heal", rnn, *common, "--fill-source", "continue", "--continue-threshold", 1,
+           "--report", tmp_path / "none")  # fmt: skip
+    results = json.loads((tmp_path / "none" / "metrics.json").read_text())["results"]
+    kept, reference = (
+        results["healed, input kept (mask 0.3)"],
+        results["no healing: corrupted input (mask 0.3)"],
+    )
+    assert kept["rec"] == reference["rec"]
+    assert kept["ret_g2o_acc@1"] == pytest.approx(reference["ret_g2o_acc@1"])
+    with pytest.raises(ConfigError, match="fill source 'guess'"):
+        invoke(app, "heal", rnn, *common, "--report", tmp_path / "x", "--fill-source", "guess")
+
+
 def test_heal_code_choice_is_reported_and_mu_is_sketch_rnns_default(trained, tmp_path):
     app, store, rnn, _ = trained
     common = ["--data", store, "--limit", "6", "--max-len", 15]

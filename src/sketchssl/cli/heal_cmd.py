@@ -98,11 +98,29 @@ def register(app: typer.Typer) -> None:
             help="--keep-input: join a fill stroke to the stroke it starts or ends within this "
             "many fill radii of (pen down across the cut); 0 joins nothing.",
         ),
+        fill_source: str = typer.Option(
+            "redraw",
+            "--fill-source",
+            help="--keep-input: fill from the healer's drawing of the whole sketch ('redraw') "
+            "or from its decoder drawing on where the kept strokes were cut ('continue').",
+        ),
+        continue_threshold: float = typer.Option(
+            0.5,
+            "--continue-threshold",
+            help="--fill-source continue: continue a kept stroke when the decoder's pen-down "
+            "probability at its last point is above this.",
+        ),
+        continue_temperature: float = typer.Option(
+            0.1,
+            "--continue-temperature",
+            help="--fill-source continue: sampling temperature of the continuations.",
+        ),
     ) -> None:
         """Heal masked test sketches; draw corrupted / healed / original rows, report Rec / Ret."""
         import sketchssl.methods  # noqa: F401  (registers the methods)
         from sketchssl.data.store import SketchStore
         from sketchssl.errors import ConfigError
+        from sketchssl.eval.continuation import ContinueConfig
         from sketchssl.eval.fill import FillConfig
         from sketchssl.eval.generation import (
             can_draw,
@@ -144,7 +162,17 @@ def register(app: typer.Typer) -> None:
             typer.echo(class_note)
         table = load_mask_table(mask_table) if mask_table is not None else None
         fill = (
-            FillConfig(radius=fill_radius, order=fill_order, join=fill_join) if keep_input else None
+            FillConfig(
+                radius=fill_radius,
+                order=fill_order,
+                join=fill_join,
+                source=fill_source,
+                continuation=ContinueConfig(
+                    pen_threshold=continue_threshold, temperature=continue_temperature
+                ),
+            )
+            if keep_input
+            else None
         )
         if getattr(method, "healing_input", "sequence") == "sequence":
             typer.echo(SEQUENCE_NOTE.format(name=method.name))

@@ -39,6 +39,12 @@ what lies away from them, which is what the erasure removed:
    starts where a fill stroke ends, so the strokes the erasure cut come back whole for an
    encoder that reads strokes (SketchGloc's grid graphs; :func:`join_cut_strokes`).
 
+The healer's drawing is, by default, its redrawing of the whole sketch from its code. It can
+instead be its decoder's continuations of the kept strokes (``source="continue"``,
+:mod:`sketchssl.eval.continuation`), drawn in the input's own frame: step 2 is then skipped
+(``fill_erased(..., drawn_start=...)``) and ``extent`` is that of the input and the
+continuations together.
+
 Nothing here sees the original or the mask: the fill is a post-process of what the healer was
 given and what it drew, so it can heal a user's drawing in the web demo as well as a test set.
 """
@@ -46,16 +52,18 @@ given and what it drew, so it can heal a user's drawing in the web demo as well 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from sketchssl.data.formats import polylines_to_stroke3, stroke3_to_polylines
 from sketchssl.data.simplify import rdp, resample_polyline
 from sketchssl.errors import ConfigError
+from sketchssl.eval.continuation import ContinueConfig
 
 __all__ = [
     "FILL_ORDERS",
+    "FILL_SOURCES",
     "FillConfig",
     "align_translation",
     "fill_all",
@@ -65,6 +73,7 @@ __all__ = [
 ]
 
 FILL_ORDERS = ("gaps", "drawn", "kept_first")
+FILL_SOURCES = ("redraw", "continue")
 MAX_POINTS = 2000  # resampled points of the healer's drawing, at most
 
 
@@ -89,6 +98,11 @@ class FillConfig:
             that starts that near a fill stroke's end goes on from it (two kept strokes are
             never joined): the erasure cut those strokes, and an encoder that reads strokes
             sees them whole again. 0 (the default) joins nothing; chosen on the valid split.
+        source: what the fill is taken from: ``"redraw"`` (the default), the healer's drawing
+            of the whole sketch from its code, aligned over the input; ``"continue"``, the
+            healer's decoder led through the kept points and drawing on where a stroke was cut
+            (:mod:`sketchssl.eval.continuation`), already in the input's frame.
+        continuation: the settings of ``source="continue"``.
     """
 
     radius: float = 0.1
@@ -97,6 +111,8 @@ class FillConfig:
     iterations: int = 15
     order: str = "gaps"
     join: float = 0.0
+    source: str = "redraw"
+    continuation: ContinueConfig = field(default_factory=ContinueConfig)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.radius < 1.0:
@@ -114,6 +130,10 @@ class FillConfig:
             raise ConfigError(f"fill order {self.order!r}: choose one of {', '.join(FILL_ORDERS)}")
         if self.join < 0:
             raise ConfigError(f"fill join {self.join} must be >= 0 (0 joins nothing)")
+        if self.source not in FILL_SOURCES:
+            raise ConfigError(
+                f"fill source {self.source!r}: choose one of {', '.join(FILL_SOURCES)}"
+            )
 
 
 def _nearest(queries: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -265,6 +285,7 @@ def fill_erased(
     config: FillConfig | None = None,
     *,
     with_start: bool = False,
+    drawn_start: np.ndarray | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The corrupted input's strokes plus the parts of the healer's drawing away from them.
 
@@ -274,6 +295,8 @@ def fill_erased(
         config: fill settings.
         with_start: also return where the result's first point lies in the corrupted input's
             frame (its origin), ``(2,)``: the result may start with another stroke.
+        drawn_start: where the healer's drawing starts in the corrupted input's frame, when it
+            was drawn there (:mod:`sketchssl.eval.continuation`): no alignment is searched.
 
     Returns:
         float32 stroke-3: the corrupted input's strokes unchanged (shifted only so that the first
@@ -285,13 +308,17 @@ def fill_erased(
         np.asarray(corrupted, dtype=np.float64),
         np.asarray(drawn, dtype=np.float64),
         config or FillConfig(),
+        drawn_start,
     )
     sketch = sketch.astype(np.float32)
     return (sketch, start) if with_start else sketch
 
 
 def _fill(
-    corrupted: np.ndarray, drawn: np.ndarray, config: FillConfig
+    corrupted: np.ndarray,
+    drawn: np.ndarray,
+    config: FillConfig,
+    drawn_start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`fill_erased`'s work: the stroke-3 result and its first point's place ``(2,)``."""
     origin = np.zeros(2)
@@ -302,6 +329,8 @@ def _fill(
     if nothing_kept or not any(len(line) > 1 for line in drawn_lines):
         return (drawn if nothing_kept else corrupted), origin
     all_drawn = np.concatenate(drawn_lines)
+    if drawn_start is not None:  # continuations alone are short: measure the whole drawing
+        all_drawn = np.concatenate([all_drawn + drawn_start, kept_points])
     extent = float((all_drawn.max(0) - all_drawn.min(0)).max())
     if extent <= 0:
         return corrupted, origin
@@ -312,11 +341,14 @@ def _fill(
     kept_dense = np.concatenate(_dense(kept_lines, spacing))
     # the alignment needs the shapes, not every resampled point: a coarser step is 9x cheaper
     coarse = 3 * spacing
-    shift, _ = align_translation(
-        np.concatenate(_dense(kept_lines, coarse)),
-        np.concatenate(_dense(drawn_lines, coarse)),
-        config.iterations,
-    )
+    if drawn_start is not None:
+        shift = np.asarray(drawn_start, dtype=np.float64)
+    else:
+        shift, _ = align_translation(
+            np.concatenate(_dense(kept_lines, coarse)),
+            np.concatenate(_dense(drawn_lines, coarse)),
+            config.iterations,
+        )
     fill: list[np.ndarray] = []
     fill_keys: list[int] = []  # index of each fill stroke's first point along the drawing
     first = 0

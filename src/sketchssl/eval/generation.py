@@ -27,8 +27,8 @@ from torch import Tensor
 from sketchssl.data.formats import count_strokes
 from sketchssl.data.store import SketchStore, distribution_summary
 from sketchssl.errors import ConfigError
-from sketchssl.eval.fill import FillConfig, fill_all
-from sketchssl.eval.healing import SketchCodec, corrupt_inputs, generate_sketches
+from sketchssl.eval.fill import FillConfig
+from sketchssl.eval.healing import SketchCodec, corrupt_inputs, generate_sketches, kept_fills
 from sketchssl.render.patch_view import mask_row
 from sketchssl.render.patches import make_mask_table
 
@@ -213,7 +213,7 @@ def healing_rows(
     """``{"corrupted": ..., "healed": ..., "original": ...}`` for ``count`` sketches of a split.
 
     With ``fill``, a row ``"input kept"`` comes before the originals: the corrupted input with
-    the healer's drawing filling its gaps (:func:`sketchssl.eval.fill.fill_erased`).
+    its gaps filled (:func:`sketchssl.eval.healing.kept_fills`, from ``fill.source``).
     ``decode_mean`` chooses the code drawn from (:func:`sketchssl.eval.healing.code_options`).
 
     Row ``i`` of ``mask_table`` masks sketch ``i`` of the split (the table of
@@ -239,7 +239,9 @@ def healing_rows(
     )
     rows = {"corrupted": corrupted, "healed": healed}
     if fill is not None:
-        rows["input kept"] = fill_all(corrupted, healed, fill)
+        rows["input kept"] = kept_fills(
+            codec, sketches, corrupted, healed, uniforms, mask_prob, fill, seed=seed
+        )
     rows["original"] = sketches
     return rows
 

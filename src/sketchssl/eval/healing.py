@@ -55,7 +55,9 @@ from torch import Tensor
 from sketchssl.data.formats import stroke3_to_stroke5, stroke5_to_stroke3
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError
-from sketchssl.eval.fill import FillConfig, fill_all
+from sketchssl.eval.continuation import continuation_drawings
+from sketchssl.eval.fill import FillConfig, fill_all, fill_erased
+from sketchssl.nn.decoder import MixtureDecoder
 from sketchssl.render.patch_view import (
     PATCH_VIEW,
     corrupt_sequence,
@@ -425,6 +427,72 @@ def code_options(method: Any, decode_mean: bool | None) -> dict[str, bool]:
     return {"use_mean": bool(decode_mean)}
 
 
+@torch.no_grad()
+def decoder_codes(
+    codec: SketchCodec,
+    sketches: Sequence[np.ndarray],
+    uniforms: Sequence[np.ndarray],
+    mask_prob: float,
+    batch_size: int = 64,
+) -> Tensor:
+    """``(N, Z)`` the means ``mu`` of the corrupted sketches' codes, as the healer reads them."""
+    method = codec.method
+    codes = []
+    for part in _batches(len(sketches), batch_size):
+        inputs = codec.batch(sketches[part], uniforms[part], mask_prob)
+        batch = {key: value.to(method.device) for key, value in inputs.items()}
+        codes.append(method.encode(batch)[0].float())
+    return torch.cat(codes)
+
+
+def kept_fills(
+    codec: SketchCodec,
+    sketches: Sequence[np.ndarray],
+    corrupted: Sequence[np.ndarray],
+    generated: Sequence[np.ndarray],
+    uniforms: Sequence[np.ndarray],
+    mask_prob: float,
+    fill: FillConfig,
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """The corrupted inputs with their gaps filled from ``fill.source`` (raw stroke-3).
+
+    ``"redraw"`` fills from the healer's drawings ``generated``; ``"continue"`` from its
+    decoder drawing on from the kept strokes (:mod:`sketchssl.eval.continuation`), with the
+    means of the corrupted inputs' codes.
+    """
+    if fill.source == "redraw":
+        return fill_all(corrupted, generated, fill)
+    method = codec.method
+    decoder = getattr(method, "decoder", None)
+    if not isinstance(decoder, MixtureDecoder):
+        raise ConfigError(
+            f"--fill-source continue needs a method with sketch-rnn's mixture decoder; "
+            f"{getattr(method, 'name', type(method).__name__)!r} has none"
+        )
+    method.eval()
+    codes = decoder_codes(codec, sketches, uniforms, mask_prob, batch_size)
+    dataset = codec.dataset
+    scale = float(dataset.scale) if dataset.normalization == "std" else 1.0
+    drawings = continuation_drawings(
+        decoder,
+        codes,
+        corrupted,
+        scale,
+        fill.continuation,
+        absolute=bool(getattr(method, "decoder_reads_absolute", False)),
+        seed=seed,
+    )
+    return [
+        kept
+        if drawing is None
+        else np.asarray(fill_erased(kept, drawing[0], fill, drawn_start=drawing[1]))
+        for kept, drawing in zip(corrupted, drawings, strict=True)
+    ]
+
+
 # ---------------------------------------------------------------------------------- the protocol
 @dataclass
 class HealingEval:
@@ -578,7 +646,10 @@ def evaluate_healing(
         )
         results[_row_name("generated", rate)] = score(generated, rate)
         if settings.fill is not None and rate > 0:
-            filled = fill_all(corrupted, generated, settings.fill)
+            filled = kept_fills(
+                codec, sketches, corrupted, generated, uniforms, rate, settings.fill,
+                batch_size=settings.batch_size, seed=settings.seed,
+            )  # fmt: skip
             results[_row_name(FILLED_ROW, rate)] = score(filled, rate)
     meta = {
         "method": run_config.get("method"),
@@ -595,10 +666,18 @@ def evaluate_healing(
         "notes": list(settings.notes),
     }
     if settings.fill is not None:
+        fill = settings.fill
+        source = (
+            "healer's drawing"
+            if fill.source == "redraw"
+            else "healer's decoder, led through the kept points, drawing on from the strokes it "
+            f"takes for cut (pen-down probability above {fill.continuation.pen_threshold:g}, "
+            f"temperature {fill.continuation.temperature:g}; sketchssl.eval.continuation),"
+        )
         meta["fill"] = (
-            f"input kept, healer's drawing fills what lies farther than {settings.fill.radius:g} "
-            f"of its extent from every kept point, strokes in {settings.fill.order!r} order"
-            + (f", joined within {settings.fill.join:g} radii" if settings.fill.join else "")
+            f"input kept, {source} fills what lies farther than {fill.radius:g} "
+            f"of its extent from every kept point, strokes in {fill.order!r} order"
+            + (f", joined within {fill.join:g} radii" if fill.join else "")
             + " (sketchssl.eval.fill)"
         )
     if codec.input_kind == "sequence":

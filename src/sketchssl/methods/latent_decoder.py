@@ -223,6 +223,8 @@ class LatentDecoderMethod(SketchMethod):
 
     decoder: MixtureDecoder
     generator: torch.Generator | None
+    #: the decoder reads and draws absolute positions rather than offsets (SketchGloc)
+    decoder_reads_absolute: bool = False
 
     @property
     def method_name(self) -> str:

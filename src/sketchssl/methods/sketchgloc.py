@@ -418,6 +418,7 @@ class SketchGloc(LatentDecoderMethod):
     """
 
     config_class = SketchGlocConfig
+    decoder_reads_absolute = True
     config: SketchGlocConfig
 
     def __init__(self, config: SketchGlocConfig | None = None) -> None:
