@@ -31,12 +31,13 @@ import numpy as np
 import sketchssl.methods  # noqa: F401  (registers the methods)
 from sketchssl.data.store import SketchStore
 from sketchssl.eval.continuation import ContinueConfig, continuation_drawings
-from sketchssl.eval.fill import FillConfig, fill_all, fill_erased
+from sketchssl.eval.fill import FillConfig, fill_all
 from sketchssl.eval.healing import (
     SketchCodec,
     corrupt_inputs,
     decoder_codes,
     encode_sketches,
+    fill_from_continuations,
     generate_sketches,
     recognition_accuracy,
     retrieval_accuracy,
@@ -141,12 +142,7 @@ def main(argv: list[str] | None = None) -> None:
                 for join in joins:
                     for radius in radii:
                         config = FillConfig(radius=radius, order=order, join=join)
-                        filled = [
-                            kept
-                            if drawing is None
-                            else fill_erased(kept, drawing[0], config, drawn_start=drawing[1])
-                            for kept, drawing in zip(corrupted, drawings, strict=True)
-                        ]
+                        filled = fill_from_continuations(corrupted, drawings, config)
                         joined = f", join {join:g}" if join else ""
                         name = f"kept, continued (p > {threshold:g}), {order}{joined}, r {radius:g}"
                         scores[name] = score(filled)

@@ -445,6 +445,17 @@ def decoder_codes(
     return torch.cat(codes)
 
 
+def decoder_scale(codec: SketchCodec) -> float | None:
+    """Raw units per decoder unit: the data's global scale (``std``), 1 (``none``), else None.
+
+    A per-sketch normalisation (``bbox``) has no one scale to draw continuations in.
+    """
+    normalization = codec.dataset.normalization
+    if normalization == "std":
+        return float(codec.dataset.scale)
+    return 1.0 if normalization == "none" else None
+
+
 def kept_fills(
     codec: SketchCodec,
     sketches: Sequence[np.ndarray],
@@ -472,10 +483,15 @@ def kept_fills(
             f"--fill-source continue needs a method with sketch-rnn's mixture decoder; "
             f"{getattr(method, 'name', type(method).__name__)!r} has none"
         )
+    scale = decoder_scale(codec)
+    if scale is None:
+        raise ConfigError(
+            f"--fill-source continue needs offsets in one global scale (data.normalization std "
+            f"or none); this model's data uses {codec.dataset.normalization!r}: use "
+            "--fill-source redraw"
+        )
     method.eval()
     codes = decoder_codes(codec, sketches, uniforms, mask_prob, batch_size)
-    dataset = codec.dataset
-    scale = float(dataset.scale) if dataset.normalization == "std" else 1.0
     drawings = continuation_drawings(
         decoder,
         codes,
@@ -485,8 +501,21 @@ def kept_fills(
         absolute=bool(getattr(method, "decoder_reads_absolute", False)),
         seed=seed,
     )
+    return fill_from_continuations(corrupted, drawings, fill)
+
+
+def fill_from_continuations(
+    corrupted: Sequence[np.ndarray],
+    drawings: Sequence[tuple[np.ndarray, np.ndarray] | None],
+    fill: FillConfig,
+) -> list[np.ndarray]:
+    """Each corrupted input filled from its continuations (itself where there are none).
+
+    ``drawings`` are :func:`~sketchssl.eval.continuation.continuation_drawings`'s; the radius,
+    order and join of ``fill`` apply, its ``source`` is not read.
+    """
     return [
-        kept
+        np.asarray(kept)
         if drawing is None
         else np.asarray(fill_erased(kept, drawing[0], fill, drawn_start=drawing[1]))
         for kept, drawing in zip(corrupted, drawings, strict=True)

@@ -202,8 +202,9 @@ class HealResponse(BaseModel):
     corrupted: list[OutputStroke]
     healed: list[OutputStroke]
     filled: list[OutputStroke] = Field(
-        description="The masked drawing's own strokes, with the healed drawing filling only what "
-        "lies away from them (sketchssl.eval.fill)."
+        description="The masked drawing's own strokes, with the healer's decoder drawing on where "
+        "they were cut, kept where it lies away from them (sketchssl.eval.continuation, "
+        "sketchssl.eval.fill)."
     )
     masked_patches: int
     note: str
