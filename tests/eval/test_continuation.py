@@ -87,6 +87,31 @@ def test_a_continuation_stops_where_it_comes_back_to_the_kept_strokes():
     assert len(first) == 5  # (0,5), (0.5,5), (1,5), (1.5,5), (2,5)
 
 
+def test_an_end_of_sketch_sample_lifts_the_pen_where_it_is():
+    # the decoder all but ends the sketch at every step: threshold 0 still continues, and the
+    # first sample ends it; the decoder then reads a pen lift at the same place, and the next
+    # kept point's offset from there
+    decoder = constant_decoder((-5.0, -5.0, 5.0), (1.0, 0.0))
+    fed: list[list[float]] = []
+    step = decoder.step
+
+    def recording_step(point, z, state):
+        fed.append([round(value, 4) for value in point[0].tolist()])
+        return step(point, z, state)
+
+    decoder.step = recording_step  # type: ignore[method-assign]
+    sketch = np.array([[0.0, 5.0, 1.0], [2.0, 0.0, 0.0], [0.0, -5.0, 1.0]])
+    lines = continue_cut_strokes(decoder, torch.zeros(2), sketch, ContinueConfig(0.0))
+    assert lines == []  # nothing drawn: each continuation ended at once
+    assert fed == [
+        [0, 0, 1, 0, 0],  # S0, the origin
+        [0, 5, 1, 0, 0],  # the first stroke's end, pen down: go on
+        [0, 0, 0, 1, 0],  # the end sample: the pen lifts where it is
+        [2, 0, 1, 0, 0],  # the second stroke's start, from there
+        [0, -5, 1, 0, 0],  # its end, pen down: go on (ends again; nothing more is read)
+    ]
+
+
 def test_continuations_fill_the_input_in_its_own_frame():
     decoder = constant_decoder(PEN_DOWN, (1.0, 0.0))
     raw = UPRIGHT.copy()

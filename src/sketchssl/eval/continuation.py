@@ -161,8 +161,8 @@ def continue_cut_strokes(
                     .cpu()
                     .numpy()
                 )  # (5,)
-                if sample[4] > 0.5:  # the end of the sketch: lift here instead
-                    fed[0, 2:] = fed.new_tensor(_PEN_UP)
+                if sample[4] > 0.5:  # the end of the sketch: lift the pen where it is instead
+                    fed = _row(position, position, _PEN_UP, absolute).to(device)
                     break
                 new = sample[:2].astype(np.float64) if absolute else position + sample[:2]
                 lift = bool(sample[3] > 0.5)
