@@ -30,12 +30,12 @@ import numpy as np
 
 import sketchssl.methods  # noqa: F401  (registers the methods)
 from sketchssl.data.store import SketchStore
-from sketchssl.eval.continuation import ContinueConfig, continuation_drawings
+from sketchssl.eval.continuation import ContinueConfig
 from sketchssl.eval.fill import FillConfig, fill_all
 from sketchssl.eval.healing import (
     SketchCodec,
+    continue_corrupted,
     corrupt_inputs,
-    decoder_codes,
     encode_sketches,
     fill_from_continuations,
     generate_sketches,
@@ -128,16 +128,12 @@ def main(argv: list[str] | None = None) -> None:
                         fill_all(corrupted, drawn, config)
                     )
     if "continue" in sources:
-        codes = decoder_codes(codec, sketches, uniforms, args.mask)
-        scale = float(codec.dataset.scale) if codec.dataset.normalization == "std" else 1.0
-        absolute = bool(getattr(method, "decoder_reads_absolute", False))
         for threshold in (float(value) for value in args.continue_thresholds.split(",")):
             settings = ContinueConfig(threshold, args.continue_temperature)
             # the continuations do not depend on the radius, order or join: drawn once
-            drawings = continuation_drawings(
-                method.decoder, codes, corrupted, scale, settings, absolute=absolute,
-                seed=args.seed,
-            )  # fmt: skip
+            drawings = continue_corrupted(
+                codec, sketches, corrupted, uniforms, args.mask, settings, seed=args.seed
+            )
             for order in orders:
                 for join in joins:
                     for radius in radii:

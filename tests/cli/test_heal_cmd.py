@@ -267,3 +267,25 @@ def _store_classes(path):
     from sketchssl.data.store import SketchStore
 
     return SketchStore.open(path).classes_in("train")
+
+
+def test_fill_settings_sweeps_both_sources(trained, tmp_path):
+    """benchmarks/fill_settings.py: continuing nothing (threshold 1) scores as no healing."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "fill_settings.py"
+    spec = importlib.util.spec_from_file_location("fill_settings", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    _, store, rnn, judge = trained
+    out = tmp_path / "sweep.json"
+    module.main([
+        str(rnn), str(store), str(judge), "--split", "test", "--radii", "0.2", "--joins", "0,1.5",
+        "--sources", "redraw,continue", "--continue-thresholds", "0.2,1", "--out", str(out),
+    ])  # fmt: skip
+    scores = json.loads(out.read_text())
+    assert {"kept, gaps, r 0.2", "kept, gaps, join 1.5, r 0.2"} <= set(scores)
+    assert "kept, continued (p > 0.2), gaps, join 1.5, r 0.2" in scores
+    # a sequence healer reads the erased drawing as it is: nothing continued, nothing changed
+    assert scores["kept, continued (p > 1), gaps, r 0.2"] == pytest.approx(scores["no healing"])

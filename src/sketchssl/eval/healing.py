@@ -55,7 +55,7 @@ from torch import Tensor
 from sketchssl.data.formats import stroke3_to_stroke5, stroke5_to_stroke3
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError
-from sketchssl.eval.continuation import continuation_drawings
+from sketchssl.eval.continuation import ContinueConfig, continuation_drawings
 from sketchssl.eval.fill import FillConfig, fill_all, fill_erased
 from sketchssl.nn.decoder import MixtureDecoder
 from sketchssl.render.patch_view import (
@@ -456,26 +456,25 @@ def decoder_scale(codec: SketchCodec) -> float | None:
     return 1.0 if normalization == "none" else None
 
 
-def kept_fills(
+def continue_corrupted(
     codec: SketchCodec,
     sketches: Sequence[np.ndarray],
     corrupted: Sequence[np.ndarray],
-    generated: Sequence[np.ndarray],
     uniforms: Sequence[np.ndarray],
     mask_prob: float,
-    fill: FillConfig,
+    config: ContinueConfig,
     *,
     batch_size: int = 64,
     seed: int = 0,
-) -> list[np.ndarray]:
-    """The corrupted inputs with their gaps filled from ``fill.source`` (raw stroke-3).
+) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """The healer's continuations of each corrupted input's kept strokes (raw units).
 
-    ``"redraw"`` fills from the healer's drawings ``generated``; ``"continue"`` from its
-    decoder drawing on from the kept strokes (:mod:`sketchssl.eval.continuation`), with the
-    means of the corrupted inputs' codes.
+    :func:`~sketchssl.eval.continuation.continuation_drawings` with the means of the corrupted
+    inputs' codes and the data's scale.
+
+    Raises:
+        ConfigError: a method without the mixture decoder, or data without one global scale.
     """
-    if fill.source == "redraw":
-        return fill_all(corrupted, generated, fill)
     method = codec.method
     decoder = getattr(method, "decoder", None)
     if not isinstance(decoder, MixtureDecoder):
@@ -492,15 +491,40 @@ def kept_fills(
         )
     method.eval()
     codes = decoder_codes(codec, sketches, uniforms, mask_prob, batch_size)
-    drawings = continuation_drawings(
+    return continuation_drawings(
         decoder,
         codes,
         corrupted,
         scale,
-        fill.continuation,
+        config,
         absolute=bool(getattr(method, "decoder_reads_absolute", False)),
         seed=seed,
     )
+
+
+def kept_fills(
+    codec: SketchCodec,
+    sketches: Sequence[np.ndarray],
+    corrupted: Sequence[np.ndarray],
+    generated: Sequence[np.ndarray],
+    uniforms: Sequence[np.ndarray],
+    mask_prob: float,
+    fill: FillConfig,
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """The corrupted inputs with their gaps filled from ``fill.source`` (raw stroke-3).
+
+    ``"redraw"`` fills from the healer's drawings ``generated``; ``"continue"`` from its
+    decoder drawing on from the kept strokes (:func:`continue_corrupted`).
+    """
+    if fill.source == "redraw":
+        return fill_all(corrupted, generated, fill)
+    drawings = continue_corrupted(
+        codec, sketches, corrupted, uniforms, mask_prob, fill.continuation,
+        batch_size=batch_size, seed=seed,
+    )  # fmt: skip
     return fill_from_continuations(corrupted, drawings, fill)
 
 

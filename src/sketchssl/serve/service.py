@@ -33,20 +33,18 @@ from sketchssl.data.formats import stroke3_to_absolute, stroke5_to_stroke3
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError, StoreError
 from sketchssl.eval.baselines import embed_dataset
-from sketchssl.eval.continuation import ContinueConfig, continuation_drawings
+from sketchssl.eval.continuation import ContinueConfig
 from sketchssl.eval.fill import FillConfig, fill_erased
 from sketchssl.eval.healing import (
     SketchCodec,
+    continue_corrupted,
     corrupt_inputs,
-    decoder_codes,
-    decoder_scale,
     generate_sketches,
 )
 from sketchssl.eval.knn import KNNConfig, knn_class_scores
 from sketchssl.eval.neighbors import top_k_neighbors
 from sketchssl.eval.representation import is_label_classifier
 from sketchssl.methods.masking import draw_gestalt_masks
-from sketchssl.nn.decoder import MixtureDecoder
 from sketchssl.render.patch_view import PATCH_VIEW, masked_slots, patch_config_from_data
 from sketchssl.render.patches import make_mask_table
 from sketchssl.serve.drawing import SimplifiedDrawing, locate_part, to_drawing_units, to_strokes
@@ -77,22 +75,15 @@ def fill_kept_drawing(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The corrupted drawing filled (:data:`DEMO_FILL`) and its first point in its frame.
 
-    A healer whose data has no global offset scale is filled from its redrawing instead.
+    A healer that cannot continue strokes (no global offset scale) is filled from its
+    redrawing instead.
     """
-    scale = decoder_scale(codec)
-    decoder = getattr(codec.method, "decoder", None)
-    if scale is None or not isinstance(decoder, MixtureDecoder):
+    try:
+        [continued] = continue_corrupted(
+            codec, [prepared], [corrupted], [row], mask_prob, DEMO_FILL.continuation, seed=seed
+        )
+    except ConfigError:
         return fill_erased(corrupted, healed, replace(DEMO_FILL, source="redraw"), with_start=True)
-    code = decoder_codes(codec, [prepared], [row], mask_prob)
-    [continued] = continuation_drawings(
-        decoder,
-        code,
-        [corrupted],
-        scale,
-        DEMO_FILL.continuation,
-        absolute=bool(getattr(codec.method, "decoder_reads_absolute", False)),
-        seed=seed,
-    )
     if continued is None:
         return np.asarray(corrupted), np.zeros(2)
     drawn, start = continued
