@@ -5,10 +5,10 @@ is a new drawing of the whole shape, placed over the kept strokes by alignment: 
 are where the healer would have drawn them, not where the user did (RESULTS.md, "Where a kept
 fill's strokes go": the redrawing's fill, even put where the erased points were, is retrieved
 less often than the erased input). sketch-rnn's decoder can also *complete* a drawing (Ha &
-Eck, ICLR 2018, section 5, "conditional sequence completion"): fed a drawing's first points, it
-draws what comes next. Here it is fed every kept point of the corrupted input in order, with
-the code of that input, and at the end of each kept stroke it is asked whether the stroke went
-on:
+Eck, ICLR 2018, "Predicting different endings of incomplete sketches"): fed a drawing's first
+points, it draws what comes next. Here it is fed every kept point of the corrupted input in
+order, with the code of that input, and at the end of each kept stroke it is asked whether the
+stroke went on:
 
 1. The decoder reads ``S0`` and the kept points one by one (teacher forcing), the pen down
    inside a stroke.
