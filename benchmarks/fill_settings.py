@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -118,15 +119,10 @@ def main(argv: list[str] | None = None) -> None:
     joins = [float(value) for value in args.joins.split(",")]
     radii = [float(value) for value in args.radii.split(",")]
     sources = args.sources.split(",")
+    # each fill source: its row label and how it fills the corrupted inputs at a FillConfig
+    fillers: dict[str, Callable[[FillConfig], list[np.ndarray]]] = {}
     if "redraw" in sources:
-        for order in orders:
-            for join in joins:
-                for radius in radii:
-                    config = FillConfig(radius=radius, order=order, join=join)
-                    joined = f", join {join:g}" if join else ""
-                    scores[f"kept, {order}{joined}, r {radius:g}"] = score(
-                        fill_all(corrupted, drawn, config)
-                    )
+        fillers[""] = lambda config: fill_all(corrupted, drawn, config)
     if "continue" in sources:
         for threshold in (float(value) for value in args.continue_thresholds.split(",")):
             settings = ContinueConfig(threshold, args.continue_temperature)
@@ -134,14 +130,16 @@ def main(argv: list[str] | None = None) -> None:
             drawings = continue_corrupted(
                 codec, sketches, corrupted, uniforms, args.mask, settings, seed=args.seed
             )
-            for order in orders:
-                for join in joins:
-                    for radius in radii:
-                        config = FillConfig(radius=radius, order=order, join=join)
-                        filled = fill_from_continuations(corrupted, drawings, config)
-                        joined = f", join {join:g}" if join else ""
-                        name = f"kept, continued (p > {threshold:g}), {order}{joined}, r {radius:g}"
-                        scores[name] = score(filled)
+            fillers[f"continued (p > {threshold:g}), "] = lambda config, drawings=drawings: (
+                fill_from_continuations(corrupted, drawings, config)
+            )
+    for label, filler in fillers.items():
+        for order in orders:
+            for join in joins:
+                for radius in radii:
+                    config = FillConfig(radius=radius, order=order, join=join)
+                    joined = f", join {join:g}" if join else ""
+                    scores[f"kept, {label}{order}{joined}, r {radius:g}"] = score(filler(config))
 
     sampler = "greedy" if args.greedy else f"temperature {args.temperature:g}"
     sampler += f", code {args.code or 'the method default'}"

@@ -87,10 +87,16 @@ class ContinueConfig:
             raise ConfigError(f"continue leave {self.leave} must be in (0, 1): a share of extent")
 
 
-def _row(point: np.ndarray, previous: np.ndarray, pen: tuple[float, ...], absolute: bool) -> Tensor:
+def _row(
+    point: np.ndarray,
+    previous: np.ndarray,
+    pen: tuple[float, ...],
+    absolute: bool,
+    device: torch.device,
+) -> Tensor:
     """The decoder's input row ``(1, 5)`` for ``point`` reached from ``previous``."""
     xy = point if absolute else point - previous
-    return torch.tensor([[float(xy[0]), float(xy[1]), *pen]], dtype=torch.float32)
+    return torch.tensor([[float(xy[0]), float(xy[1]), *pen]], dtype=torch.float32, device=device)
 
 
 @torch.no_grad()
@@ -119,6 +125,8 @@ def continue_cut_strokes(
     """
     config = config or ContinueConfig()
     lines = [line for line in stroke3_to_polylines(sketch) if len(line)]
+    if not lines:
+        return []
     kept = np.concatenate(lines)  # (K, 2)
     extent = float(np.ptp(kept, axis=0).max())
     if len(kept) < 2 or extent <= 0:
@@ -127,8 +135,8 @@ def continue_cut_strokes(
         [resample_polyline(line, 0.01 * extent) if len(line) > 1 else line for line in lines]
     )  # the kept strokes every 1 % of the extent, for the distance tests
 
-    def distance(point: np.ndarray) -> float:
-        return float(np.sqrt(((dense - point) ** 2).sum(axis=1)).min())
+    def near_kept(point: np.ndarray) -> bool:
+        return float(np.sqrt(((dense - point) ** 2).sum(axis=1)).min()) <= config.leave * extent
 
     device = decoder.head.weight.device
     codes = z.reshape(1, -1).to(device)
@@ -140,18 +148,16 @@ def continue_cut_strokes(
         points = line[1:] if index == 0 else line
         for order, point in enumerate(points):
             raw, state = decoder.step(fed, codes, state)
-            last_of_stroke = order == len(points) - 1
-            if not last_of_stroke:
-                fed = _row(point, position, _PEN_DOWN, absolute).to(device)
-                position = point
-                continue
-            pen_down = float(torch.softmax(decoder.mixture(raw).pen_logits[0], dim=-1)[0])
-            if pen_down <= config.pen_threshold:
-                fed = _row(point, position, _PEN_UP, absolute).to(device)
-                position = point
-                continue
-            fed = _row(point, position, _PEN_DOWN, absolute).to(device)
+            inside = order < len(points) - 1
+            # the pen state the decoder predicted for a stroke's last point: did it go on?
+            go_on = not inside and (
+                float(torch.softmax(decoder.mixture(raw).pen_logits[0], dim=-1)[0])
+                > config.pen_threshold
+            )
+            fed = _row(point, position, _PEN_DOWN if inside or go_on else _PEN_UP, absolute, device)
             position = point
+            if not go_on:
+                continue
             drawn = [point]
             left = False
             for step in range(config.max_steps):
@@ -162,15 +168,14 @@ def continue_cut_strokes(
                     .numpy()
                 )  # (5,)
                 if sample[4] > 0.5:  # the end of the sketch: lift the pen where it is instead
-                    fed = _row(position, position, _PEN_UP, absolute).to(device)
+                    fed = _row(position, position, _PEN_UP, absolute, device)
                     break
                 new = sample[:2].astype(np.float64) if absolute else position + sample[:2]
-                lift = bool(sample[3] > 0.5)
-                near = distance(new) <= config.leave * extent
+                near = near_kept(new)
                 back = near and (left or step >= config.idle_steps)  # rejoined, or retracing
                 left = left or not near
-                stop = lift or back or step == config.max_steps - 1
-                fed = _row(new, position, _PEN_UP if stop else _PEN_DOWN, absolute).to(device)
+                stop = bool(sample[3] > 0.5) or back or step == config.max_steps - 1
+                fed = _row(new, position, _PEN_UP if stop else _PEN_DOWN, absolute, device)
                 position = new
                 drawn.append(new)
                 if stop:
