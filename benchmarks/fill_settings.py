@@ -6,6 +6,7 @@ Usage::
         [--mask 0.3] [--split valid] [--orders gaps,drawn,kept_first]
         [--joins 0,1.5] [--out sweep.json] [--temperature 0.24] [--greedy] [--code mean|sample]
         [--sources redraw,continue] [--continue-thresholds 0.5,0.7] [--continue-temperature 0.1]
+        [--continue-bounds none,0,0.1]
 
 The healer heals the split once (the mask table and sampling of ``sketchssl heal``, seed 0);
 the corrupted inputs are then filled from its drawings at each radius, order and join
@@ -17,12 +18,13 @@ split once with ``sketchssl heal ... --keep-input --fill-radius R``. ``--tempera
 ``--sample-code``, so the sampler and the code are chosen here too. ``--sources continue``
 also fills from the healer's decoder drawing on where the kept strokes were cut
 (``sketchssl heal --fill-source continue``, :mod:`sketchssl.eval.continuation`), drawn once per
-``--continue-thresholds`` value.
+``--continue-thresholds`` and ``--continue-bounds`` value.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +78,11 @@ def main(argv: list[str] | None = None) -> None:
         "--continue-thresholds", default="0.5", help="sketchssl heal --continue-threshold values"
     )
     parser.add_argument("--continue-temperature", type=float, default=0.1, help="as sketchssl heal")
+    parser.add_argument(
+        "--continue-bounds",
+        default="none",
+        help="sketchssl heal --continue-bound values ('none': unbounded), e.g. none,0,0.1",
+    )
     parser.add_argument("--out", type=Path, help="also write the scores as JSON")
     args = parser.parse_args(argv)
 
@@ -124,14 +131,21 @@ def main(argv: list[str] | None = None) -> None:
     if "redraw" in sources:
         fillers[""] = lambda config: fill_all(corrupted, drawn, config)
     if "continue" in sources:
-        for threshold in (float(value) for value in args.continue_thresholds.split(",")):
-            settings = ContinueConfig(threshold, args.continue_temperature)
+        thresholds = [float(value) for value in args.continue_thresholds.split(",")]
+        bounds = [
+            None if value == "none" else float(value) for value in args.continue_bounds.split(",")
+        ]
+        for threshold, bound in itertools.product(thresholds, bounds):
+            settings = ContinueConfig(threshold, args.continue_temperature, bound=bound)
             # the continuations do not depend on the radius, order or join: drawn once
             drawings = continue_corrupted(
                 codec, sketches, corrupted, uniforms, args.mask, settings, seed=args.seed
             )
-            fillers[f"continued (p > {threshold:g}), "] = lambda config, drawings=drawings: (
-                fill_from_continuations(corrupted, drawings, config)
+            bounded = "" if bound is None else f", bound {bound:g}"
+            fillers[f"continued (p > {threshold:g}{bounded}), "] = (
+                lambda config, drawings=drawings: fill_from_continuations(
+                    corrupted, drawings, config
+                )
             )
     for label, filler in fillers.items():
         for order in orders:

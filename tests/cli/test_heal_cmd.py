@@ -189,6 +189,7 @@ def test_heal_keep_input_from_the_decoders_continuations(trained, tmp_path):
     report = json.loads((tmp_path / "continued" / "metrics.json").read_text())
     assert "drawing on from the strokes" in report["meta"]["fill"]
     assert "above 0.2" in report["meta"]["fill"]
+    assert "box grown" not in report["meta"]["fill"]
     assert {"rec", "ret_g2o_acc@1"} <= set(report["results"]["healed, input kept (mask 0.3)"])
     # continuing nothing (threshold 1) leaves each input as it was: the no-healing scores
     invoke(app, "heal", rnn, *common, "--fill-source", "continue", "--continue-threshold", 1,
@@ -200,8 +201,15 @@ def test_heal_keep_input_from_the_decoders_continuations(trained, tmp_path):
     )
     assert kept["rec"] == reference["rec"]
     assert kept["ret_g2o_acc@1"] == pytest.approx(reference["ret_g2o_acc@1"])
+    invoke(app, "heal", rnn, *common, "--fill-source", "continue", "--continue-threshold", 0.2,
+           "--continue-bound", 0.1, "--report", tmp_path / "bounded")  # fmt: skip
+    bounded = json.loads((tmp_path / "bounded" / "metrics.json").read_text())
+    assert "inside the kept strokes' box grown by 0.1" in bounded["meta"]["fill"]
     with pytest.raises(ConfigError, match="fill source 'guess'"):
         invoke(app, "heal", rnn, *common, "--report", tmp_path / "x", "--fill-source", "guess")
+    with pytest.raises(ConfigError, match="continue bound"):
+        invoke(app, "heal", rnn, *common, "--report", tmp_path / "x", "--fill-source", "continue",
+               "--continue-bound", -1)  # fmt: skip
 
 
 def test_heal_code_choice_is_reported_and_mu_is_sketch_rnns_default(trained, tmp_path):
@@ -282,10 +290,12 @@ def test_fill_settings_sweeps_both_sources(trained, tmp_path):
     out = tmp_path / "sweep.json"
     module.main([
         str(rnn), str(store), str(judge), "--split", "test", "--radii", "0.2", "--joins", "0,1.5",
-        "--sources", "redraw,continue", "--continue-thresholds", "0.2,1", "--out", str(out),
+        "--sources", "redraw,continue", "--continue-thresholds", "0.2,1",
+        "--continue-bounds", "none,0", "--out", str(out),
     ])  # fmt: skip
     scores = json.loads(out.read_text())
     assert {"kept, gaps, r 0.2", "kept, gaps, join 1.5, r 0.2"} <= set(scores)
     assert "kept, continued (p > 0.2), gaps, join 1.5, r 0.2" in scores
+    assert "kept, continued (p > 0.2, bound 0), gaps, join 1.5, r 0.2" in scores
     # a sequence healer reads the erased drawing as it is: nothing continued, nothing changed
     assert scores["kept, continued (p > 1), gaps, r 0.2"] == pytest.approx(scores["no healing"])

@@ -59,6 +59,21 @@ def test_an_absolute_decoder_draws_its_points_where_it_says():
     np.testing.assert_allclose(offsets[0], [[0, 5], [3, 10], [6, 15]], atol=0.01)
 
 
+def test_a_bound_stops_a_continuation_before_it_leaves_the_kept_box():
+    decoder = constant_decoder(PEN_DOWN, (1.0, 0.0))  # walks right from (0, 5)
+    # the kept stroke's box is x = 0, y in [0, 5], extent 5: bound 0.5 lets x reach 2.5
+    lines = continue_cut_strokes(
+        decoder, torch.zeros(2), UPRIGHT, ContinueConfig(max_steps=10, bound=0.5)
+    )
+    np.testing.assert_allclose(lines[0], [[0, 5], [1, 5], [2, 5]], atol=0.01)
+    # bound 0: the first step is already outside, so nothing is drawn
+    tight = ContinueConfig(max_steps=10, bound=0.0)
+    assert continue_cut_strokes(decoder, torch.zeros(2), UPRIGHT, tight) == []
+    # no bound: the walk runs to max_steps
+    free = continue_cut_strokes(decoder, torch.zeros(2), UPRIGHT, ContinueConfig(max_steps=10))
+    assert len(free[0]) == 11
+
+
 def test_a_stroke_the_decoder_ends_is_not_continued():
     lifting = constant_decoder(PEN_UP, (1.0, 0.0))
     assert continue_cut_strokes(lifting, torch.zeros(2), UPRIGHT) == []
@@ -132,6 +147,8 @@ def test_bad_settings_name_the_setting():
         ContinueConfig(pen_threshold=1.5)
     with pytest.raises(ConfigError, match="temperature"):
         ContinueConfig(temperature=0.0)
+    with pytest.raises(ConfigError, match="bound"):
+        ContinueConfig(bound=-0.1)
     with pytest.raises(ConfigError, match="fill source"):
         FillConfig(source="guess")
     with pytest.raises(ConfigError, match="one code per sketch"):

@@ -115,6 +115,12 @@ def register(app: typer.Typer) -> None:
             "--continue-temperature",
             help="--fill-source continue: sampling temperature of the continuations.",
         ),
+        continue_bound: float | None = typer.Option(
+            None,
+            "--continue-bound",
+            help="--fill-source continue: stop a continuation where it leaves the kept strokes' "
+            "bounding box grown by this share of the drawing's extent (default: no bound).",
+        ),
     ) -> None:
         """Heal masked test sketches; draw corrupted / healed / original rows, report Rec / Ret."""
         import sketchssl.methods  # noqa: F401  (registers the methods)
@@ -168,7 +174,9 @@ def register(app: typer.Typer) -> None:
                 join=fill_join,
                 source=fill_source,
                 continuation=ContinueConfig(
-                    pen_threshold=continue_threshold, temperature=continue_temperature
+                    pen_threshold=continue_threshold,
+                    temperature=continue_temperature,
+                    bound=continue_bound,
                 ),
             )
             if keep_input

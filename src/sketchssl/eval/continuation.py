@@ -18,7 +18,10 @@ stroke went on:
    ``temperature``) until it lifts the pen, ends the sketch, runs ``max_steps`` points, or
    comes back to the kept strokes (within ``leave`` of the drawing's extent) after having left
    them, which is where the erased run rejoined them; a continuation that never leaves them
-   stops after ``idle_steps``.
+   stops after ``idle_steps``. With a ``bound`` it also stops where it would leave the kept
+   strokes' bounding box (grown by ``bound`` of the extent on every side): what was erased from
+   a drawing mostly lay inside what is left of it, and a decoder that drifts out of it is
+   drawing another shape beside the user's.
 3. The decoder then reads the continuation and goes on with the next kept point (its offset
    from where the continuation ended), so what it draws later knows what it drew before.
 
@@ -65,6 +68,8 @@ class ContinueConfig:
             stops when it comes back that near.
         idle_steps: a continuation that has not left the kept strokes after this many points
             stops (it is retracing them).
+        bound: when set, a continuation stops before its first point outside the kept
+            strokes' bounding box grown by ``bound * extent`` on every side; None: unbounded.
     """
 
     pen_threshold: float = 0.5
@@ -72,6 +77,7 @@ class ContinueConfig:
     max_steps: int = 60
     leave: float = 0.05
     idle_steps: int = 8
+    bound: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.pen_threshold <= 1.0:
@@ -85,6 +91,10 @@ class ContinueConfig:
             )
         if not 0.0 < self.leave < 1.0:
             raise ConfigError(f"continue leave {self.leave} must be in (0, 1): a share of extent")
+        if self.bound is not None and not self.bound >= 0:
+            raise ConfigError(
+                f"continue bound {self.bound} must be >= 0 (a share of the extent) or None"
+            )
 
 
 def _row(
@@ -138,6 +148,9 @@ def continue_cut_strokes(
     def near_kept(point: np.ndarray) -> bool:
         return float(np.sqrt(((dense - point) ** 2).sum(axis=1)).min()) <= config.leave * extent
 
+    margin = np.inf if config.bound is None else config.bound * extent
+    low, high = kept.min(axis=0) - margin, kept.max(axis=0) + margin  # (2,) each
+
     device = decoder.head.weight.device
     codes = z.reshape(1, -1).to(device)
     state = decoder.initial_state(codes)
@@ -167,10 +180,11 @@ def continue_cut_strokes(
                     .cpu()
                     .numpy()
                 )  # (5,)
-                if sample[4] > 0.5:  # the end of the sketch: lift the pen where it is instead
+                new = sample[:2].astype(np.float64) if absolute else position + sample[:2]
+                if sample[4] > 0.5 or np.any((new < low) | (new > high)):
+                    # the end of the sketch, or out of bounds: lift the pen where it is instead
                     fed = _row(position, position, _PEN_UP, absolute, device)
                     break
-                new = sample[:2].astype(np.float64) if absolute else position + sample[:2]
                 near = near_kept(new)
                 back = near and (left or step >= config.idle_steps)  # rejoined, or retracing
                 left = left or not near
