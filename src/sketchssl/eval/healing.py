@@ -720,19 +720,18 @@ def evaluate_healing(
     }
     if settings.fill is not None:
         fill = settings.fill
+        continuation = fill.continuation
+        bounded = (
+            ""
+            if continuation.bound is None
+            else f", inside the kept strokes' box grown by {continuation.bound:g} of the extent"
+        )
         source = (
             "healer's drawing"
             if fill.source == "redraw"
             else "healer's decoder, led through the kept points, drawing on from the strokes it "
-            f"takes for cut (pen-down probability above {fill.continuation.pen_threshold:g}, "
-            f"temperature {fill.continuation.temperature:g}"
-            + (
-                ""
-                if fill.continuation.bound is None
-                else f", inside the kept strokes' box grown by {fill.continuation.bound:g} of "
-                "the extent"
-            )
-            + "; sketchssl.eval.continuation),"
+            f"takes for cut (pen-down probability above {continuation.pen_threshold:g}, "
+            f"temperature {continuation.temperature:g}{bounded}; sketchssl.eval.continuation),"
         )
         meta["fill"] = (
             f"input kept, {source} fills what lies farther than {fill.radius:g} "
