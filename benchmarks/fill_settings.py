@@ -6,7 +6,7 @@ Usage::
         [--mask 0.3] [--split valid] [--orders gaps,drawn,kept_first]
         [--joins 0,1.5] [--out sweep.json] [--temperature 0.24] [--greedy] [--code mean|sample]
         [--sources redraw,continue] [--continue-thresholds 0.5,0.7] [--continue-temperature 0.1]
-        [--continue-bounds none,0,0.1]
+        [--continue-bounds none,0,0.1] [--corruption canvas|points]
 
 The healer heals the split once (the mask table and sampling of ``sketchssl heal``, seed 0);
 the corrupted inputs are then filled from its drawings at each radius, order and join
@@ -18,7 +18,10 @@ split once with ``sketchssl heal ... --keep-input --fill-radius R``. ``--tempera
 ``--sample-code``, so the sampler and the code are chosen here too. ``--sources continue``
 also fills from the healer's decoder drawing on where the kept strokes were cut
 (``sketchssl heal --fill-source continue``, :mod:`sketchssl.eval.continuation`), drawn once per
-``--continue-thresholds`` and ``--continue-bounds`` value.
+``--continue-thresholds`` and ``--continue-bounds`` value. ``--corruption`` is ``sketchssl
+heal``'s: with ``points`` a patch method reads the point-deleted drawing on the original's
+canvas, its kept-input fills are read on that canvas, and the row "no healing, re-encoded
+unmasked" reads the corrupted drawing there too.
 """
 
 from __future__ import annotations
@@ -34,20 +37,20 @@ import numpy as np
 import sketchssl.methods  # noqa: F401  (registers the methods)
 from sketchssl.data.store import SketchStore
 from sketchssl.eval.continuation import ContinueConfig
-from sketchssl.eval.fill import FillConfig, fill_all
+from sketchssl.eval.fill import FillConfig, fill_erased
 from sketchssl.eval.healing import (
+    CORRUPTIONS,
     SketchCodec,
     continue_corrupted,
-    corrupt_inputs,
     encode_sketches,
-    fill_from_continuations,
     generate_sketches,
+    placed_continuation_fills,
     recognition_accuracy,
     retrieval_accuracy,
 )
 from sketchssl.methods.checkpoint import load_method
 from sketchssl.pretrained import load_model
-from sketchssl.render.patch_view import mask_row
+from sketchssl.render.patch_view import corrupt_sequence, mask_row
 from sketchssl.render.patches import make_mask_table
 
 RET = "ret_g2o_acc@1"
@@ -83,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         default="none",
         help="sketchssl heal --continue-bound values ('none': unbounded), e.g. none,0,0.1",
     )
+    parser.add_argument("--corruption", choices=CORRUPTIONS, default="canvas", help="as heal")
     parser.add_argument("--out", type=Path, help="also write the scores as JSON")
     args = parser.parse_args(argv)
 
@@ -92,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     judge_data = judge_config.get("data", {})
     store = SketchStore.open(args.store)
     codec = SketchCodec.for_method(method, run_config, store, args.split)
+    codec.corruption = args.corruption
+    on_input_canvas = codec.input_kind == "patches" and args.corruption == "points"
     indices = codec.dataset.indices
     sketches = [codec.dataset.prepare(store[int(index)]) for index in indices]
     labels = np.asarray([store.label(int(index)) for index in indices])
@@ -99,11 +105,21 @@ def main(argv: list[str] | None = None) -> None:
     uniforms = [mask_row(table, position) for position in range(len(sketches))]
     originals = encode_sketches(codec, sketches)
 
-    def score(drawings: list[np.ndarray]) -> tuple[float, float]:
-        rec = recognition_accuracy(judge, judge_data, drawings, labels)
-        return rec, retrieval_accuracy(originals, encode_sketches(codec, drawings))[RET]
+    pairs = [
+        corrupt_sequence(sketch, row, args.mask, codec.patch_config, with_start=True)
+        for sketch, row in zip(sketches, uniforms, strict=True)
+    ]
+    corrupted = [drawing for drawing, _ in pairs]
+    origins = [origin for _, origin in pairs]  # each corrupted drawing's place in its original
 
-    corrupted = corrupt_inputs(sketches, uniforms, args.mask, codec.patch_config)
+    def score(
+        drawings: list[np.ndarray], starts: list[np.ndarray] | None = None
+    ) -> tuple[float, float]:
+        """Rec and Ret@1; with ``starts`` read on the originals' canvases (``on_input_canvas``)."""
+        rec = recognition_accuracy(judge, judge_data, drawings, labels)
+        place = {"canvas_of": sketches, "starts": starts} if on_input_canvas else {}
+        return rec, retrieval_accuracy(originals, encode_sketches(codec, drawings, **place))[RET]
+
     reference = encode_sketches(codec, sketches, uniforms=uniforms, mask_prob=args.mask)
     scores = {
         "no healing": (
@@ -111,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
             retrieval_accuracy(originals, reference)[RET],
         )
     }
+    if on_input_canvas:
+        scores["no healing, re-encoded unmasked"] = score(corrupted, origins)
     drawn = generate_sketches(
         codec,
         sketches,
@@ -126,10 +144,14 @@ def main(argv: list[str] | None = None) -> None:
     joins = [float(value) for value in args.joins.split(",")]
     radii = [float(value) for value in args.radii.split(",")]
     sources = args.sources.split(",")
-    # each fill source: its row label and how it fills the corrupted inputs at a FillConfig
-    fillers: dict[str, Callable[[FillConfig], list[np.ndarray]]] = {}
+    # each fill source: its row label and how it fills the corrupted inputs at a FillConfig,
+    # each result with its first point's place in its corrupted input
+    fillers: dict[str, Callable[[FillConfig], list[tuple[np.ndarray, np.ndarray]]]] = {}
     if "redraw" in sources:
-        fillers[""] = lambda config: fill_all(corrupted, drawn, config)
+        fillers[""] = lambda config: [
+            fill_erased(kept, new, config, with_start=True)
+            for kept, new in zip(corrupted, drawn, strict=True)
+        ]
     if "continue" in sources:
         thresholds = [float(value) for value in args.continue_thresholds.split(",")]
         bounds = [
@@ -143,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             bounded = "" if bound is None else f", bound {bound:g}"
             fillers[f"continued (p > {threshold:g}{bounded}), "] = (
-                lambda config, drawings=drawings: fill_from_continuations(
+                lambda config, drawings=drawings: placed_continuation_fills(
                     corrupted, drawings, config
                 )
             )
@@ -153,13 +175,17 @@ def main(argv: list[str] | None = None) -> None:
                 for radius in radii:
                     config = FillConfig(radius=radius, order=order, join=join)
                     joined = f", join {join:g}" if join else ""
-                    scores[f"kept, {label}{order}{joined}, r {radius:g}"] = score(filler(config))
+                    placed = filler(config)
+                    starts = [o + start for o, (_, start) in zip(origins, placed, strict=True)]
+                    scores[f"kept, {label}{order}{joined}, r {radius:g}"] = score(
+                        [drawing for drawing, _ in placed], starts
+                    )
 
     sampler = "greedy" if args.greedy else f"temperature {args.temperature:g}"
     sampler += f", code {args.code or 'the method default'}"
     print(
         f"{args.checkpoint}: {args.split} split, {len(sketches)} sketches, "
-        f"mask {args.mask:g}, {sampler}"
+        f"mask {args.mask:g}, {sampler}, corruption {args.corruption}"
     )
     print("| row | Rec (%) | Ret@1 (%) |\n|---|---:|---:|")
     for name, (rec, ret) in scores.items():

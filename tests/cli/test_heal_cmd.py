@@ -210,6 +210,8 @@ def test_heal_keep_input_from_the_decoders_continuations(trained, tmp_path):
     with pytest.raises(ConfigError, match="continue bound"):
         invoke(app, "heal", rnn, *common, "--report", tmp_path / "x", "--fill-source", "continue",
                "--continue-bound", -1)  # fmt: skip
+    with pytest.raises(ConfigError, match="--corruption 'pixels'"):
+        invoke(app, "heal", rnn, *common, "--report", tmp_path / "x", "--corruption", "pixels")
 
 
 def test_heal_code_choice_is_reported_and_mu_is_sketch_rnns_default(trained, tmp_path):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from sketchssl.data.build import build_store
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError, SketchFormatError
-from sketchssl.eval.healing import HealingEval, evaluate_healing
+from sketchssl.eval.continuation import ContinueConfig
+from sketchssl.eval.fill import FillConfig
+from sketchssl.eval.healing import HealingEval, SketchCodec, evaluate_healing
 from sketchssl.methods.registry import build_method
 from sketchssl.methods.sp_gra2seq import (
     CentroidBank,
@@ -275,6 +278,40 @@ def test_healing_evaluation_runs_on_patch_inputs(doodle_store):
     for row in results.values():
         assert row["sketches"] == 4 and 0.0 <= row["ret_g2o_acc@1"] <= row["ret_g2o_acc@3"] <= 1
         assert row["ret_chance@1"] == pytest.approx(1 / 4)
+
+
+def test_points_corruption_reads_the_kept_drawing_on_the_originals_canvas(doodle_store):
+    store = SketchStore.open(doodle_store)
+    model = small_model().eval()
+    run_config = {"method": "sp_gra2seq", "data": DATA}
+    # continuing nothing (pen threshold 1): each healed drawing is its corrupted input
+    fill = FillConfig(source="continue", continuation=ContinueConfig(pen_threshold=1.0))
+    settings = HealingEval(
+        mask_probs=(0.3,), ks=(1, 3), max_len=10, batch_size=4, fill=fill, corruption="points"
+    )
+    results, meta = evaluate_healing(model, run_config, store, settings)
+    unmasked = "no healing, re-encoded unmasked (mask 0.3)"
+    assert list(results) == [
+        "no healing: corrupted input (mask 0.3)",
+        unmasked,
+        "generated (mask 0.3)",
+        "healed, input kept (mask 0.3)",
+    ]
+    assert meta["corruption"].startswith("points")
+    # read on the same canvas in the same place, the unfilled healing is its reference exactly
+    for key in ("ret_g2o_acc@1", "ret_g2o_acc@3", "ret_g2o_mean_rank"):
+        assert results["healed, input kept (mask 0.3)"][key] == results[unmasked][key]
+    # the paper's canvas keeps the ink between the squares that point deletion takes away
+    codec = SketchCodec.for_method(model, run_config, store, "test")
+    sketches = [store[int(index)] for index in codec.dataset.indices]
+    uniforms = [np.zeros(6)] * len(sketches)  # every slot masked
+    canvas = codec.batch(sketches, uniforms, 0.3)["patches"][:, 0]
+    points = SketchCodec(model, codec.dataset, codec.patch_geometry, "points")
+    kept = points.batch(sketches, uniforms, 0.3)["patches"][:, 0]
+    # (a stroke cut short ends in a round cap: a few anti-aliased pixels a shade brighter)
+    assert (kept <= canvas + 0.1).all() and (kept < canvas - 0.5).any()
+    with pytest.raises(ConfigError, match="corruption 'pixels'"):
+        HealingEval(corruption="pixels")
 
 
 TRAIN_OVERRIDES = [

@@ -20,6 +20,7 @@ from sketchssl.render.patch_view import (
 from sketchssl.render.patches import (
     PatchConfig,
     canvas_layout,
+    layout_on,
     make_mask_table,
     make_patch_graph,
 )
@@ -95,6 +96,52 @@ def test_erased_runs_of_a_masked_middle_slot():
     shape = [(len(points), erased) for points, erased in runs]
     assert shape == [(6, False), (4, True), (31, False)]
     np.testing.assert_allclose(runs[1][0][:, 0], [60.0, 70.0, 80.0, 90.0])
+
+
+def test_with_start_says_where_the_kept_drawing_begins():
+    # slot 0 masked: points 0 and 1 go, so the kept drawing begins at point 2, (20, 0)
+    kept, start = corrupt_sequence(LINE, uniforms_masking(0), 0.5, CONFIG, with_start=True)
+    np.testing.assert_allclose(start, [20.0, 0.0])
+    assert kept.shape == (38, 3)
+    # nothing masked: the sketch itself, from its own origin
+    whole, start = corrupt_sequence(LINE, uniforms_masking(0), 0.0, CONFIG, with_start=True)
+    np.testing.assert_array_equal(whole, LINE.astype(np.float32))
+    np.testing.assert_allclose(start, [0.0, 0.0])
+
+
+def test_a_sketch_on_its_own_canvas_is_its_own_graph():
+    layout = layout_on(LINE, LINE, (0.0, 0.0), CONFIG)
+    np.testing.assert_allclose(layout.points, canvas_layout(LINE, CONFIG).points)
+    uniforms = uniforms_masking(3)
+    own = make_patch_graph(LINE, CONFIG, mask_prob=0.5, uniforms=uniforms)
+    placed = make_patch_graph(LINE, CONFIG, mask_prob=0.5, uniforms=uniforms, canvas_of=LINE)
+    np.testing.assert_array_equal(placed.nodes, own.nodes)
+    np.testing.assert_array_equal(placed.centres, own.centres)
+
+
+def test_the_kept_drawing_lands_where_it_lay_on_the_originals_canvas():
+    rng = np.random.default_rng(7)
+    sketch = np.column_stack([rng.integers(-20, 21, (60, 2)), rng.random(60) < 0.1])
+    sketch[-1, 2] = 1
+    uniforms = rng.random(20)
+    kept, start = corrupt_sequence(sketch, uniforms, 0.5, CONFIG, with_start=True)
+    assert len(kept) < len(sketch)  # something was erased
+    # every kept point falls on the original's placed point with the same absolute position
+    original = canvas_layout(sketch, CONFIG)
+    absolute = stroke3_to_absolute(sketch)[:, :2]
+    placed = layout_on(sketch, kept, start, CONFIG).points[:, :2]
+    kept_points = stroke3_to_absolute(kept, start=start)[:, :2]
+    for point, kept_absolute in zip(placed, kept_points, strict=True):
+        match = np.flatnonzero(np.all(np.isclose(absolute, kept_absolute), axis=1))
+        assert len(match) > 0
+        np.testing.assert_allclose(point, original.points[match[0], :2])
+    # so its canvas has no ink the original's lacks, and the same slots
+    graph = make_patch_graph(kept, CONFIG, canvas_of=sketch, start=start)
+    full = make_patch_graph(sketch, CONFIG)
+    np.testing.assert_array_equal(graph.centres, full.centres)
+    lit = graph.nodes[0] > -0.5
+    assert lit.any() and (full.nodes[0][lit] > -0.9).all()
+    assert lit.sum() < (full.nodes[0] > -0.5).sum()
 
 
 def test_patch_view_tensors_follow_the_graph():

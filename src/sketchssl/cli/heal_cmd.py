@@ -5,7 +5,9 @@ Corruption: patch masking at ``--mask`` from a fixed mask table (``--mask-table 
 Patch-input methods read the masked canvas. Sequence-input methods (sketch-rnn) read no image:
 for them the same masked squares delete the points inside them
 (:func:`sketchssl.render.patch_view.corrupt_sequence`), and the command says so; their numbers
-are point-level healing, not comparable one to one with patch-input methods.
+are point-level healing, not comparable one to one with patch-input methods. ``--corruption
+points`` gives patch methods that same point-deleted drawing, on the original's canvas, so every
+method heals one corrupted input (:data:`sketchssl.eval.healing.CORRUPTIONS`).
 """
 
 from __future__ import annotations
@@ -121,6 +123,13 @@ def register(app: typer.Typer) -> None:
             help="--fill-source continue: stop a continuation where it leaves the kept strokes' "
             "bounding box grown by this share of the drawing's extent (default: no bound).",
         ),
+        corruption: str = typer.Option(
+            "canvas",
+            "--corruption",
+            help="What a patch method reads: 'canvas' (the papers': the original's canvas with "
+            "the masked squares blacked out) or 'points' (the point-deleted drawing every method "
+            "gets, on the original's canvas; a kept-input healing is read on it too).",
+        ),
     ) -> None:
         """Heal masked test sketches; draw corrupted / healed / original rows, report Rec / Ret."""
         import sketchssl.methods  # noqa: F401  (registers the methods)
@@ -135,6 +144,7 @@ def register(app: typer.Typer) -> None:
             set_pen_temperature,
         )
         from sketchssl.eval.healing import (
+            CORRUPTIONS,
             DIRECTIONS,
             HealingEval,
             evaluate_healing,
@@ -149,6 +159,10 @@ def register(app: typer.Typer) -> None:
         if not 0.0 <= mask < 1.0:
             raise ConfigError(
                 f"--mask {mask} must be in [0, 1): the share of patches erased (1 would erase all)"
+            )
+        if corruption not in CORRUPTIONS:
+            raise ConfigError(
+                f"--corruption {corruption!r}: choose one of {', '.join(CORRUPTIONS)}"
             )
         method, run_config = load_model(checkpoint)
         if not can_draw(method):
@@ -199,6 +213,7 @@ def register(app: typer.Typer) -> None:
                 seed=seed,
                 fill=fill,
                 decode_mean=decode_mean,
+                corruption=corruption,
             )
             save_rows(rows, out)
             typer.echo(f"wrote {out}: {' / '.join(rows)} rows (mask {mask:g})")
@@ -219,6 +234,7 @@ def register(app: typer.Typer) -> None:
                 seed=seed,
                 fill=fill,
                 decode_mean=decode_mean,
+                corruption=corruption,
                 notes=[f"checkpoint {checkpoint}", f"judge {judge or 'none: Rec not computed'}"]
                 + ([f"mask table {mask_table}"] if mask_table else [f"mask table seed {seed}"])
                 + ([class_note] if class_note else []),

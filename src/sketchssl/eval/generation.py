@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,7 @@ def healing_rows(
     seed: int = 0,
     fill: FillConfig | None = None,
     decode_mean: bool | None = None,
+    corruption: str = "canvas",
 ) -> dict[str, list[np.ndarray]]:
     """``{"corrupted": ..., "healed": ..., "original": ...}`` for ``count`` sketches of a split.
 
@@ -219,9 +221,12 @@ def healing_rows(
     Row ``i`` of ``mask_table`` masks sketch ``i`` of the split (the table of
     :func:`sketchssl.eval.healing.evaluate_healing`; None makes one from ``seed``). The corrupted
     row shows the input as a stroke-3 drawing: for sequence methods exactly what they read, for
-    patch methods the vector analogue of their masked canvas (points in masked squares deleted).
+    patch methods the vector analogue of their masked canvas (points in masked squares deleted),
+    which under ``corruption="points"`` is what they read
+    (:data:`sketchssl.eval.healing.CORRUPTIONS`).
     """
     codec, sketches, positions = _codec_and_sketches(method, run_config, store, split, None, count)
+    codec = replace(codec, corruption=corruption)
     if mask_table is None:
         mask_table = make_mask_table(len(codec.dataset), codec.patch_config.max_patches, seed)
     uniforms = [mask_row(mask_table, int(position)) for position in positions]

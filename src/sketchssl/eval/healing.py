@@ -35,6 +35,20 @@ attribute ``healing_input``: ``"sequence"`` (default; sketch-rnn) gets the seque
 corrupted sketch (:func:`sketchssl.render.patch_view.corrupt_sequence`: points inside masked
 squares deleted), ``"patches"`` gets :func:`sketchssl.render.patch_view.patch_view` of the masked
 canvas (SP-gra2seq and its successors). Patch methods may set ``patch_config``.
+
+Two corruptions for the patch methods (:data:`CORRUPTIONS`, ``HealingEval.corruption``):
+
+* ``"canvas"`` (the papers'): the original's canvas with the masked squares blacked out. The
+  corrupted input the judge sees and a kept-input fill starts from is still the point-deleted
+  drawing, which on sparse drawings has lost far more ink than the canvas (a deleted point takes
+  both its segments), so the no-healing Rec and Ret then describe two different inputs.
+* ``"points"``: the point-deleted drawing, the one every method gets, drawn on the original's
+  canvas where it lay (its scale, place and patch slots,
+  :func:`sketchssl.render.patches.layout_on`), masked squares blacked as before. Every row then
+  starts from one corrupted drawing. A kept-input healing is read on that same canvas, unmasked
+  (``healed, input kept``), and the row ``no healing, re-encoded unmasked`` reads the corrupted
+  drawing the same way, so the healed row has a reference that differs from it only by the fill.
+  Sequence-input methods read the same drawing under either name.
 """
 
 from __future__ import annotations
@@ -56,7 +70,7 @@ from sketchssl.data.formats import stroke3_to_stroke5, stroke5_to_stroke3
 from sketchssl.data.store import SketchStore
 from sketchssl.errors import ConfigError
 from sketchssl.eval.continuation import ContinueConfig, continuation_drawings
-from sketchssl.eval.fill import FillConfig, fill_all, fill_erased
+from sketchssl.eval.fill import FillConfig, fill_erased
 from sketchssl.nn.decoder import MixtureDecoder
 from sketchssl.render.patch_view import (
     PATCH_VIEW,
@@ -70,9 +84,11 @@ from sketchssl.render.raster import render_strokes
 from sketchssl.render.views import SketchDataset
 
 __all__ = [
+    "CORRUPTIONS",
     "DIRECTIONS",
     "FILLED_ROW",
     "NO_HEALING_ROW",
+    "UNMASKED_INPUT_ROW",
     "HealingEval",
     "SketchCodec",
     "code_options",
@@ -90,6 +106,7 @@ __all__ = [
 ]
 
 DIRECTIONS = ("generated_to_original", "original_to_generated")
+CORRUPTIONS = ("canvas", "points")
 DIRECTION_TAGS = {"generated_to_original": "g2o", "original_to_generated": "o2g"}
 DEFAULT_KS = (1, 10, 50)
 
@@ -223,11 +240,20 @@ class SketchCodec:
         method: the generating method (eval mode).
         dataset: a :class:`SketchDataset` with the method's preprocessing (its ``prepare`` and
             ``normalize``; the scale a shipped model carries, else the store's train split's).
+        patch_geometry: the run config's patch geometry (None: :attr:`patch_config`'s fallback).
+        corruption: how a patch method reads a masked sketch (:data:`CORRUPTIONS`).
     """
 
     method: Any
     dataset: SketchDataset
     patch_geometry: PatchConfig | None = None
+    corruption: str = "canvas"
+
+    def __post_init__(self) -> None:
+        if self.corruption not in CORRUPTIONS:
+            raise ConfigError(
+                f"corruption {self.corruption!r}: choose one of {', '.join(CORRUPTIONS)}"
+            )
 
     @classmethod
     def for_method(
@@ -291,17 +317,26 @@ class SketchCodec:
         sketches: Sequence[np.ndarray],
         uniforms: Sequence[np.ndarray] | None = None,
         mask_prob: float = 0.0,
+        *,
+        canvas_of: Sequence[np.ndarray] | None = None,
+        starts: Sequence[np.ndarray] | None = None,
     ) -> dict[str, Tensor]:
-        """The method's input batch of raw sketches, corrupted at ``mask_prob`` if > 0."""
+        """The method's input batch of raw sketches, corrupted at ``mask_prob`` if > 0.
+
+        ``canvas_of`` (with ``starts``, each drawing's first point in that sketch's frame) puts
+        each drawing, unmasked, on another sketch's canvas: a patch method reads it there
+        (:func:`~sketchssl.render.patches.layout_on`); a sequence method has no canvas.
+        """
         if mask_prob > 0 and uniforms is None:
             raise ConfigError("masking needs the sketches' mask-table rows")
         if self.input_kind == "patches":
             items = [
-                patch_view(
+                self._patch_item(
                     self.dataset.prepare(sketch),
-                    self.patch_config,
-                    mask_prob=mask_prob,
-                    uniforms=None if uniforms is None else uniforms[i],
+                    None if uniforms is None else uniforms[i],
+                    mask_prob,
+                    None if canvas_of is None else canvas_of[i],
+                    None if starts is None else starts[i],
                 )
                 for i, sketch in enumerate(sketches)
             ]
@@ -309,6 +344,28 @@ class SketchCodec:
         if mask_prob > 0:
             sketches = corrupt_inputs(sketches, uniforms, mask_prob, self.patch_config)
         return self.sequence_batch(sketches)
+
+    def _patch_item(
+        self,
+        sketch: np.ndarray,
+        uniforms: np.ndarray | None,
+        mask_prob: float,
+        canvas_of: np.ndarray | None,
+        start: np.ndarray | None,
+    ) -> dict[str, Tensor]:
+        """One patch view: own canvas, another sketch's, or (``points``) the kept points'."""
+        config = self.patch_config
+        if canvas_of is not None:
+            origin = np.zeros(2) if start is None else start
+            return patch_view(
+                sketch, config, canvas_of=self.dataset.prepare(canvas_of), start=origin
+            )
+        if mask_prob > 0 and self.corruption == "points":
+            kept, origin = corrupt_sequence(sketch, uniforms, mask_prob, config, with_start=True)
+            return patch_view(
+                kept, config, mask_prob=mask_prob, uniforms=uniforms, canvas_of=sketch, start=origin
+            )
+        return patch_view(sketch, config, mask_prob=mask_prob, uniforms=uniforms)
 
     def to_raw(self, strokes5: Tensor) -> list[np.ndarray]:
         """Generated ``(B, T, 5)`` stroke-5 (normalised units) -> raw-unit stroke-3 sketches."""
@@ -349,11 +406,14 @@ def encode_sketches(
     *,
     uniforms: Sequence[np.ndarray] | None = None,
     mask_prob: float = 0.0,
+    canvas_of: Sequence[np.ndarray] | None = None,
+    starts: Sequence[np.ndarray] | None = None,
 ) -> Tensor:
     """``(N, D)`` codes of raw sketches: ``encode_for_retrieval``, else ``embed``.
 
     Unmasked by default; with ``uniforms`` and ``mask_prob > 0`` each sketch is corrupted exactly
-    as the method reads it for healing (the no-healing reference).
+    as the method reads it for healing (the no-healing reference). ``canvas_of`` and ``starts``
+    put each sketch on another's canvas (:meth:`SketchCodec.batch`).
     """
     method = codec.method
     encode: Callable[[dict[str, Tensor]], Tensor] = getattr(
@@ -362,7 +422,13 @@ def encode_sketches(
     codes = []
     for part in _batches(len(sketches), batch_size):
         rows = None if uniforms is None else uniforms[part]
-        inputs = codec.batch(sketches[part], rows, mask_prob if rows is not None else 0.0)
+        inputs = codec.batch(
+            sketches[part],
+            rows,
+            mask_prob if rows is not None else 0.0,
+            canvas_of=None if canvas_of is None else canvas_of[part],
+            starts=None if starts is None else starts[part],
+        )
         batch = {key: value.to(method.device) for key, value in inputs.items()}
         codes.append(encode(batch).float().cpu())
     return torch.cat(codes)
@@ -519,13 +585,38 @@ def kept_fills(
     ``"redraw"`` fills from the healer's drawings ``generated``; ``"continue"`` from its
     decoder drawing on from the kept strokes (:func:`continue_corrupted`).
     """
+    placed = placed_kept_fills(
+        codec, sketches, corrupted, generated, uniforms, mask_prob, fill,
+        batch_size=batch_size, seed=seed,
+    )  # fmt: skip
+    return [drawing for drawing, _ in placed]
+
+
+def placed_kept_fills(
+    codec: SketchCodec,
+    sketches: Sequence[np.ndarray],
+    corrupted: Sequence[np.ndarray],
+    generated: Sequence[np.ndarray],
+    uniforms: Sequence[np.ndarray],
+    mask_prob: float,
+    fill: FillConfig,
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`kept_fills`, each with where its first point lies in its corrupted input's frame."""
     if fill.source == "redraw":
-        return fill_all(corrupted, generated, fill)
+        if len(corrupted) != len(generated):
+            raise ConfigError(
+                f"fill needs one drawing per input: {len(corrupted)} and {len(generated)}"
+            )
+        pairs = zip(corrupted, generated, strict=True)
+        return [fill_erased(kept, new, fill, with_start=True) for kept, new in pairs]
     drawings = continue_corrupted(
         codec, sketches, corrupted, uniforms, mask_prob, fill.continuation,
         batch_size=batch_size, seed=seed,
     )  # fmt: skip
-    return fill_from_continuations(corrupted, drawings, fill)
+    return placed_continuation_fills(corrupted, drawings, fill)
 
 
 def fill_from_continuations(
@@ -538,10 +629,19 @@ def fill_from_continuations(
     ``drawings`` are :func:`~sketchssl.eval.continuation.continuation_drawings`'s; the radius,
     order and join of ``fill`` apply, its ``source`` is not read.
     """
+    return [drawing for drawing, _ in placed_continuation_fills(corrupted, drawings, fill)]
+
+
+def placed_continuation_fills(
+    corrupted: Sequence[np.ndarray],
+    drawings: Sequence[tuple[np.ndarray, np.ndarray] | None],
+    fill: FillConfig,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`fill_from_continuations`, each with its first point's place in its input's frame."""
     return [
-        np.asarray(kept)
+        (np.asarray(kept), np.zeros(2))
         if drawing is None
-        else np.asarray(fill_erased(kept, drawing[0], fill, drawn_start=drawing[1]))
+        else fill_erased(kept, drawing[0], fill, with_start=True, drawn_start=drawing[1])
         for kept, drawing in zip(corrupted, drawings, strict=True)
     ]
 
@@ -567,6 +667,9 @@ class HealingEval:
             them (:func:`sketchssl.eval.fill.fill_erased`), scored like the other rows.
         decode_mean: draw from ``mu`` (True) or a sampled code (False); None: the method's own
             choice (:func:`code_options`).
+        corruption: what a patch method reads (:data:`CORRUPTIONS`, the module docstring):
+            ``"canvas"`` the papers' masked canvas, ``"points"`` the point-deleted drawing on
+            the original's canvas.
     """
 
     mask_probs: tuple[float, ...] = (0.0,)
@@ -582,8 +685,13 @@ class HealingEval:
     notes: list[str] = field(default_factory=list)
     fill: FillConfig | None = None
     decode_mean: bool | None = None
+    corruption: str = "canvas"
 
     def __post_init__(self) -> None:
+        if self.corruption not in CORRUPTIONS:
+            raise ConfigError(
+                f"corruption {self.corruption!r}: choose one of {', '.join(CORRUPTIONS)}"
+            )
         for direction in self.directions:
             if direction not in DIRECTIONS:
                 raise ConfigError(
@@ -594,7 +702,15 @@ class HealingEval:
                 raise ConfigError(f"mask rate {rate} must be in [0, 1]")
 
 
+CORRUPTION_TEXT = {
+    "canvas": "canvas: a patch method reads the original's canvas with the masked squares "
+    "blacked out (the papers'); the judge and a kept-input fill see the point-deleted drawing",
+    "points": "points: every method reads the point-deleted drawing; a patch method reads it on "
+    "the original's canvas (its scale, place and slots, masked squares blacked), and reads a "
+    "kept-input healing on that canvas unmasked",
+}
 NO_HEALING_ROW = "no healing: corrupted input"
+UNMASKED_INPUT_ROW = "no healing, re-encoded unmasked"
 FILLED_ROW = "healed, input kept"
 
 
@@ -626,10 +742,16 @@ def evaluate_healing(
     Returns:
         ``(results, meta)``: rows ``judge on originals`` (with a judge), ``no healing: corrupted
         input (mask p)`` (``p > 0``: Rec and Ret of the corrupted input itself, the reference a
-        healer must beat) and ``generated (mask p)``, and what produced them.
+        healer must beat) and ``generated (mask p)``, and what produced them; with a fill also
+        ``healed, input kept (mask p)``, and for a patch method under ``corruption="points"``
+        ``no healing, re-encoded unmasked (mask p)`` (Ret of the corrupted drawing read on its
+        canvas as the healed one is).
     """
     started = time.perf_counter()
     codec = SketchCodec.for_method(method, run_config, store, settings.split)
+    codec.corruption = settings.corruption
+    # a patch method reads the kept points where they lay: so is its kept-input healing read
+    on_input_canvas = codec.input_kind == "patches" and settings.corruption == "points"
     indices = codec.dataset.indices
     if settings.limit is not None:
         indices = indices[: settings.limit]
@@ -654,21 +776,41 @@ def evaluate_healing(
         }
     original_codes = encode_sketches(codec, sketches, settings.batch_size)
 
-    def score(drawings: list[np.ndarray], rate: float) -> dict[str, float]:
-        """Rec and Ret of drawings made from the sketches (re-encoded unmasked)."""
+    def score(
+        drawings: list[np.ndarray],
+        rate: float,
+        starts: list[np.ndarray] | None = None,
+        rec: bool = True,
+    ) -> dict[str, float]:
+        """Rec and Ret of drawings made from the sketches (re-encoded unmasked).
+
+        With ``starts`` each drawing is read on its source sketch's canvas, first point there.
+        """
         row: dict[str, float] = {"mask": rate, "sketches": len(sketches)}
-        if judge is not None:
+        if judge is not None and rec:
             row["rec"] = recognition_accuracy(
                 judge, judge_data, drawings, labels, settings.batch_size
             )
-        codes = encode_sketches(codec, drawings, settings.batch_size)
+        codes = encode_sketches(
+            codec,
+            drawings,
+            settings.batch_size,
+            canvas_of=None if starts is None else sketches,
+            starts=starts,
+        )
         for direction in settings.directions:
             row.update(retrieval_accuracy(original_codes, codes, direction, settings.ks))
         return row
 
     for rate in settings.mask_probs:
         # the corrupted inputs as stroke-3: judged (no-healing Rec) and filled (input kept)
-        corrupted = corrupt_inputs(sketches, uniforms, rate, config) if rate > 0 else sketches
+        # each corrupted drawing and where its first point lies in its original's frame
+        pairs = [
+            corrupt_sequence(sketch, row, rate, config, with_start=True)
+            for sketch, row in zip(sketches, uniforms, strict=True)
+        ]
+        corrupted = [drawing for drawing, _ in pairs] if rate > 0 else sketches
+        origins = [origin for _, origin in pairs]
         if rate > 0:
             # The no-healing reference: the corrupted input itself, judged and encoded as the
             # method reads it (Ret of returning the input unchanged).
@@ -685,6 +827,10 @@ def evaluate_healing(
                     retrieval_accuracy(original_codes, corrupted_codes, direction, settings.ks)
                 )
             results[_row_name(NO_HEALING_ROW, rate)] = reference
+            if on_input_canvas:
+                results[_row_name(UNMASKED_INPUT_ROW, rate)] = score(
+                    list(corrupted), rate, origins, rec=False
+                )
         generated = generate_sketches(
             codec,
             sketches,
@@ -699,11 +845,15 @@ def evaluate_healing(
         )
         results[_row_name("generated", rate)] = score(generated, rate)
         if settings.fill is not None and rate > 0:
-            filled = kept_fills(
+            placed = placed_kept_fills(
                 codec, sketches, corrupted, generated, uniforms, rate, settings.fill,
                 batch_size=settings.batch_size, seed=settings.seed,
             )  # fmt: skip
-            results[_row_name(FILLED_ROW, rate)] = score(filled, rate)
+            filled = [drawing for drawing, _ in placed]
+            starts = [origin + start for origin, (_, start) in zip(origins, placed, strict=True)]
+            results[_row_name(FILLED_ROW, rate)] = score(
+                filled, rate, starts if on_input_canvas else None
+            )
     meta = {
         "method": run_config.get("method"),
         "input": codec.input_kind,
@@ -715,6 +865,7 @@ def evaluate_healing(
         "directions": list(settings.directions),
         "ks": list(settings.ks),
         "seed": settings.seed,
+        "corruption": CORRUPTION_TEXT[settings.corruption],
         "seconds": round(time.perf_counter() - started, 1),
         "notes": list(settings.notes),
     }

@@ -180,11 +180,18 @@ def erased_runs(
 
 
 def corrupt_sequence(
-    sketch: np.ndarray, uniforms: np.ndarray, mask_prob: float, config: PatchConfig | None = None
-) -> np.ndarray:
+    sketch: np.ndarray,
+    uniforms: np.ndarray,
+    mask_prob: float,
+    config: PatchConfig | None = None,
+    *,
+    with_start: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Delete the points of ``sketch`` that fall inside its masked squares.
 
-    The arguments are :func:`erased_runs`'s.
+    The arguments are :func:`erased_runs`'s; ``with_start`` also returns where the result's
+    first point (its origin) lies in the frame of ``sketch``, ``(2,)`` float64, which puts the
+    kept strokes back in place (:func:`~sketchssl.render.patches.layout_on`).
 
     Returns:
         float32 stroke-3 of the kept points, strokes split at deleted points
@@ -198,12 +205,15 @@ def corrupt_sequence(
         (10, 3)
     """
     runs = erased_runs(sketch, uniforms, mask_prob, config)
-    if all(not erased for _, erased in runs):
-        return validate_stroke3(sketch).astype(np.float32)
     kept = [points for points, erased in runs if not erased]
-    if sum(len(run) for run in kept) < 2:
-        return np.array([[0.0, 0.0, 1.0]], dtype=np.float32)
-    return polylines_to_stroke3(kept).astype(np.float32)
+    start = np.asarray(kept[0][0], dtype=np.float64) if kept else np.zeros(2)
+    if all(not erased for _, erased in runs):
+        result = validate_stroke3(sketch).astype(np.float32)
+    elif sum(len(run) for run in kept) < 2:
+        result = np.array([[0.0, 0.0, 1.0]], dtype=np.float32)
+    else:
+        result = polylines_to_stroke3(kept).astype(np.float32)
+    return (result, start) if with_start else result
 
 
 def patch_view(
@@ -213,8 +223,13 @@ def patch_view(
     mask_prob: float = 0.0,
     uniforms: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
+    canvas_of: np.ndarray | None = None,
+    start: np.ndarray | tuple[float, float] = (0.0, 0.0),
 ) -> dict[str, torch.Tensor]:
     """The patch-graph input of one sketch as tensors.
+
+    ``canvas_of`` and ``start`` put the sketch on another sketch's canvas
+    (:func:`~sketchssl.render.patches.make_patch_graph`).
 
     Returns:
         ``patches`` ``(1 + max_patches, P, P)`` float32 in ``[-1, 1]`` (node 0 = the masked
@@ -222,7 +237,14 @@ def patch_view(
         ``patch_original`` ``(P, P)`` node 0 of the unmasked sketch (Lmser-pix2seq's target).
     """
     graph = make_patch_graph(
-        sketch, config, mask_prob=mask_prob, uniforms=uniforms, rng=rng, with_original=True
+        sketch,
+        config,
+        mask_prob=mask_prob,
+        uniforms=uniforms,
+        rng=rng,
+        with_original=True,
+        canvas_of=canvas_of,
+        start=start,
     )
     return {
         "patches": torch.from_numpy(graph.nodes),

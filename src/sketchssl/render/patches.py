@@ -29,6 +29,12 @@ Procedure (:func:`make_patch_graph`):
 4. Node 0 is the whole masked canvas (without the border) resized to ``patch_size``; nodes
    ``1 .. max_patches`` are the patches in slot order. Pixels map to ``[-1, 1]`` (background -1).
 
+A drawing can also be put on another sketch's canvas (:func:`layout_on`, ``make_patch_graph``'s
+``canvas_of``): that sketch's scale, place and patch slots, the drawing's first point at a given
+place in its frame. The healing evaluation uses this to show a patch healer the point-deleted
+sketch exactly where the original lay, and to read a healed drawing on the canvas it was given
+(:mod:`sketchssl.eval.healing`, ``corruption="points"``).
+
 The uniforms come from a mask table (:func:`make_mask_table`: one row of ``max_patches``
 uniforms per sketch, from a fixed seed, saved as ``.npy``), so a test set is corrupted the same
 way every time and for every method; or from a ``numpy`` generator in training.
@@ -59,6 +65,7 @@ __all__ = [
     "PatchGraph",
     "CanvasLayout",
     "canvas_layout",
+    "layout_on",
     "render_patch_canvas",
     "patch_centres",
     "mask_canvas",
@@ -184,6 +191,41 @@ def canvas_layout(sketch: np.ndarray, config: PatchConfig | None = None) -> Canv
     border = config.border_size
     placed = points.copy()
     placed[:, :2] = transform.apply(points[:, :2]) + border
+    return CanvasLayout(placed, side, border, transform)
+
+
+def layout_on(
+    canvas_of: np.ndarray,
+    sketch: np.ndarray,
+    start: np.ndarray | tuple[float, float] = (0.0, 0.0),
+    config: PatchConfig | None = None,
+) -> CanvasLayout:
+    """Where ``sketch`` lands on the canvas of ``canvas_of``: that sketch's scale and place.
+
+    Args:
+        canvas_of: ``(M, 3)`` stroke-3, the sketch whose canvas this is (its bounding box sets
+            the scale and the place, as :func:`canvas_layout`).
+        sketch: ``(N, 3)`` stroke-3 in the same units, drawn on it.
+        start: where the first point of ``sketch`` (its origin) lies in the frame of
+            ``canvas_of`` (whose first point is ``(0, 0)``).
+        config: geometry.
+
+    Returns:
+        The :class:`CanvasLayout` of ``sketch``; ``layout_on(s, s)`` is ``canvas_layout(s)``.
+    """
+    config = config or PatchConfig()
+    host = canvas_layout(canvas_of, config).transform
+    start = np.asarray(start, dtype=np.float64).reshape(2)
+    transform = CanvasTransform(
+        scale_x=host.scale_x,
+        scale_y=host.scale_y,
+        offset_x=host.offset_x + float(start[0]) * host.scale_x,
+        offset_y=host.offset_y + float(start[1]) * host.scale_y,
+    )
+    border = config.border_size
+    placed = stroke3_to_absolute(validate_stroke3(sketch))  # (N + 1, 3)
+    placed[:, :2] = transform.apply(placed[:, :2]) + border
+    side = int(round(config.canvas_scale)) + 2 * config.margin
     return CanvasLayout(placed, side, border, transform)
 
 
@@ -315,6 +357,8 @@ def make_patch_graph(
     uniforms: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
     with_original: bool = False,
+    canvas_of: np.ndarray | None = None,
+    start: np.ndarray | tuple[float, float] = (0.0, 0.0),
 ) -> PatchGraph:
     """Render, mask and crop one stroke-3 sketch (the whole module docstring).
 
@@ -325,6 +369,9 @@ def make_patch_graph(
         uniforms: this sketch's row of a mask table (test time: fixed corruption).
         rng: source of fresh uniforms when ``uniforms`` is None (training time).
         with_original: also return node 0 of the unmasked canvas.
+        canvas_of: draw ``sketch`` on this sketch's canvas instead of its own: its scale,
+            place and patch slots (:func:`layout_on`); ``uniforms`` are then its row.
+        start: with ``canvas_of``, where the first point of ``sketch`` lies in its frame.
 
     Returns:
         The :class:`PatchGraph`.
@@ -338,9 +385,13 @@ def make_patch_graph(
     config = config or PatchConfig()
     if not 0.0 <= mask_prob <= 1.0:
         raise SketchFormatError(f"mask_prob must be in [0, 1], got {mask_prob}")
-    layout = canvas_layout(sketch, config)
+    if canvas_of is None:
+        layout = canvas_layout(sketch, config)
+        centres = patch_centres(sketch, config)
+    else:
+        layout = layout_on(canvas_of, sketch, start, config)
+        centres = patch_centres(canvas_of, config)
     canvas = render_patch_canvas(sketch, config, layout)
-    centres = patch_centres(sketch, config)
     if uniforms is None:
         if mask_prob > 0 and rng is None:
             raise SketchFormatError(
