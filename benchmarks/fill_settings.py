@@ -43,8 +43,8 @@ from sketchssl.eval.healing import (
     SketchCodec,
     continue_corrupted,
     encode_sketches,
+    fill_from_continuations,
     generate_sketches,
-    placed_continuation_fills,
     recognition_accuracy,
     retrieval_accuracy,
 )
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             bounded = "" if bound is None else f", bound {bound:g}"
             fillers[f"continued (p > {threshold:g}{bounded}), "] = (
-                lambda config, drawings=drawings: placed_continuation_fills(
+                lambda config, drawings=drawings: fill_from_continuations(
                     corrupted, drawings, config
                 )
             )

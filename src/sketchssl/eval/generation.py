@@ -244,9 +244,10 @@ def healing_rows(
     )
     rows = {"corrupted": corrupted, "healed": healed}
     if fill is not None:
-        rows["input kept"] = kept_fills(
+        filled = kept_fills(
             codec, sketches, corrupted, healed, uniforms, mask_prob, fill, seed=seed
-        )
+        )  # (drawing, start) pairs
+        rows["input kept"] = [drawing for drawing, _ in filled]
     rows["original"] = sketches
     return rows
 

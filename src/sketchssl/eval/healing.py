@@ -579,32 +579,16 @@ def kept_fills(
     *,
     batch_size: int = 64,
     seed: int = 0,
-) -> list[np.ndarray]:
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """The corrupted inputs with their gaps filled from ``fill.source`` (raw stroke-3).
 
     ``"redraw"`` fills from the healer's drawings ``generated``; ``"continue"`` from its
     decoder drawing on from the kept strokes (:func:`continue_corrupted`).
+
+    Returns:
+        ``(drawing, start)`` per input: ``start`` is where the drawing's first point lies in its
+        corrupted input's frame (the drawing may begin with a fill stroke).
     """
-    placed = placed_kept_fills(
-        codec, sketches, corrupted, generated, uniforms, mask_prob, fill,
-        batch_size=batch_size, seed=seed,
-    )  # fmt: skip
-    return [drawing for drawing, _ in placed]
-
-
-def placed_kept_fills(
-    codec: SketchCodec,
-    sketches: Sequence[np.ndarray],
-    corrupted: Sequence[np.ndarray],
-    generated: Sequence[np.ndarray],
-    uniforms: Sequence[np.ndarray],
-    mask_prob: float,
-    fill: FillConfig,
-    *,
-    batch_size: int = 64,
-    seed: int = 0,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`kept_fills`, each with where its first point lies in its corrupted input's frame."""
     if fill.source == "redraw":
         if len(corrupted) != len(generated):
             raise ConfigError(
@@ -616,28 +600,20 @@ def placed_kept_fills(
         codec, sketches, corrupted, uniforms, mask_prob, fill.continuation,
         batch_size=batch_size, seed=seed,
     )  # fmt: skip
-    return placed_continuation_fills(corrupted, drawings, fill)
+    return fill_from_continuations(corrupted, drawings, fill)
 
 
 def fill_from_continuations(
     corrupted: Sequence[np.ndarray],
     drawings: Sequence[tuple[np.ndarray, np.ndarray] | None],
     fill: FillConfig,
-) -> list[np.ndarray]:
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Each corrupted input filled from its continuations (itself where there are none).
 
     ``drawings`` are :func:`~sketchssl.eval.continuation.continuation_drawings`'s; the radius,
-    order and join of ``fill`` apply, its ``source`` is not read.
+    order and join of ``fill`` apply, its ``source`` is not read. Returns ``(drawing, start)``
+    pairs as :func:`kept_fills`.
     """
-    return [drawing for drawing, _ in placed_continuation_fills(corrupted, drawings, fill)]
-
-
-def placed_continuation_fills(
-    corrupted: Sequence[np.ndarray],
-    drawings: Sequence[tuple[np.ndarray, np.ndarray] | None],
-    fill: FillConfig,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`fill_from_continuations`, each with its first point's place in its input's frame."""
     return [
         (np.asarray(kept), np.zeros(2))
         if drawing is None
@@ -845,7 +821,7 @@ def evaluate_healing(
         )
         results[_row_name("generated", rate)] = score(generated, rate)
         if settings.fill is not None and rate > 0:
-            placed = placed_kept_fills(
+            placed = kept_fills(
                 codec, sketches, corrupted, generated, uniforms, rate, settings.fill,
                 batch_size=settings.batch_size, seed=settings.seed,
             )  # fmt: skip
