@@ -46,9 +46,10 @@ Two corruptions for the patch methods (:data:`CORRUPTIONS`, ``HealingEval.corrup
   canvas where it lay (its scale, place and patch slots,
   :func:`sketchssl.render.patches.layout_on`), masked squares blacked as before. Every row then
   starts from one corrupted drawing. A kept-input healing is read on that same canvas, unmasked
-  (``healed, input kept``), and the row ``no healing, re-encoded unmasked`` reads the corrupted
-  drawing the same way, so the healed row has a reference that differs from it only by the fill.
-  Sequence-input methods read the same drawing under either name.
+  (``healed, input kept``; what a fill draws off the canvas is not seen), and the row ``no
+  healing, re-encoded unmasked`` reads the corrupted drawing the same way, so the healed row has
+  a reference that differs from it only by the fill. Sequence-input methods read the same
+  drawing under either name.
 """
 
 from __future__ import annotations
