@@ -42,6 +42,7 @@ from sketchssl.eval.healing import (
     CORRUPTIONS,
     SketchCodec,
     continue_corrupted,
+    corrupt_inputs_placed,
     encode_sketches,
     fill_from_continuations,
     generate_sketches,
@@ -50,7 +51,7 @@ from sketchssl.eval.healing import (
 )
 from sketchssl.methods.checkpoint import load_method
 from sketchssl.pretrained import load_model
-from sketchssl.render.patch_view import corrupt_sequence, mask_row
+from sketchssl.render.patch_view import mask_row
 from sketchssl.render.patches import make_mask_table
 
 RET = "ret_g2o_acc@1"
@@ -105,12 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     uniforms = [mask_row(table, position) for position in range(len(sketches))]
     originals = encode_sketches(codec, sketches)
 
-    pairs = [
-        corrupt_sequence(sketch, row, args.mask, codec.patch_config, with_start=True)
-        for sketch, row in zip(sketches, uniforms, strict=True)
-    ]
-    corrupted = [drawing for drawing, _ in pairs]
-    origins = [origin for _, origin in pairs]  # each corrupted drawing's place in its original
+    # each corrupted drawing, and its place in its original
+    corrupted, origins = corrupt_inputs_placed(sketches, uniforms, args.mask, codec.patch_config)
 
     def score(
         drawings: list[np.ndarray], starts: list[np.ndarray] | None = None

@@ -144,9 +144,9 @@ def register(app: typer.Typer) -> None:
             set_pen_temperature,
         )
         from sketchssl.eval.healing import (
-            CORRUPTIONS,
             DIRECTIONS,
             HealingEval,
+            check_corruption,
             evaluate_healing,
             write_healing_report,
         )
@@ -160,10 +160,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(
                 f"--mask {mask} must be in [0, 1): the share of patches erased (1 would erase all)"
             )
-        if corruption not in CORRUPTIONS:
-            raise ConfigError(
-                f"--corruption {corruption!r}: choose one of {', '.join(CORRUPTIONS)}"
-            )
+        check_corruption(corruption, "--corruption")
         method, run_config = load_model(checkpoint)
         if not can_draw(method):
             raise ConfigError(

@@ -92,8 +92,10 @@ __all__ = [
     "UNMASKED_INPUT_ROW",
     "HealingEval",
     "SketchCodec",
+    "check_corruption",
     "code_options",
     "corrupt_inputs",
+    "corrupt_inputs_placed",
     "encode_sketches",
     "evaluate_healing",
     "generate_sketches",
@@ -108,6 +110,19 @@ __all__ = [
 
 DIRECTIONS = ("generated_to_original", "original_to_generated")
 CORRUPTIONS = ("canvas", "points")
+
+
+def check_corruption(value: str, name: str = "corruption") -> str:
+    """``value`` if it is one of :data:`CORRUPTIONS`; ``name`` is the setting the error names.
+
+    Raises:
+        ConfigError: any other value.
+    """
+    if value not in CORRUPTIONS:
+        raise ConfigError(f"{name} {value!r}: choose one of {', '.join(CORRUPTIONS)}")
+    return value
+
+
 DIRECTION_TAGS = {"generated_to_original": "g2o", "original_to_generated": "o2g"}
 DEFAULT_KS = (1, 10, 50)
 
@@ -251,10 +266,7 @@ class SketchCodec:
     corruption: str = "canvas"
 
     def __post_init__(self) -> None:
-        if self.corruption not in CORRUPTIONS:
-            raise ConfigError(
-                f"corruption {self.corruption!r}: choose one of {', '.join(CORRUPTIONS)}"
-            )
+        check_corruption(self.corruption)
 
     @classmethod
     def for_method(
@@ -393,6 +405,20 @@ def corrupt_inputs(
         corrupt_sequence(sketch, row, mask_prob, config)
         for sketch, row in zip(sketches, uniforms, strict=True)
     ]
+
+
+def corrupt_inputs_placed(
+    sketches: Sequence[np.ndarray],
+    uniforms: Sequence[np.ndarray],
+    mask_prob: float,
+    config: PatchConfig | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """:func:`corrupt_inputs`, and where each corrupted drawing's first point lies in its sketch."""
+    pairs = [
+        corrupt_sequence(sketch, row, mask_prob, config, with_start=True)
+        for sketch, row in zip(sketches, uniforms, strict=True)
+    ]
+    return [drawing for drawing, _ in pairs], [origin for _, origin in pairs]
 
 
 def _batches(count: int, batch_size: int) -> list[slice]:
@@ -665,10 +691,7 @@ class HealingEval:
     corruption: str = "canvas"
 
     def __post_init__(self) -> None:
-        if self.corruption not in CORRUPTIONS:
-            raise ConfigError(
-                f"corruption {self.corruption!r}: choose one of {', '.join(CORRUPTIONS)}"
-            )
+        check_corruption(self.corruption)
         for direction in self.directions:
             if direction not in DIRECTIONS:
                 raise ConfigError(
@@ -782,12 +805,9 @@ def evaluate_healing(
     for rate in settings.mask_probs:
         # the corrupted inputs as stroke-3: judged (no-healing Rec) and filled (input kept)
         # each corrupted drawing and where its first point lies in its original's frame
-        pairs = [
-            corrupt_sequence(sketch, row, rate, config, with_start=True)
-            for sketch, row in zip(sketches, uniforms, strict=True)
-        ]
-        corrupted = [drawing for drawing, _ in pairs] if rate > 0 else sketches
-        origins = [origin for _, origin in pairs]
+        corrupted, origins = corrupt_inputs_placed(sketches, uniforms, rate, config)
+        if rate == 0:
+            corrupted = sketches
         if rate > 0:
             # The no-healing reference: the corrupted input itself, judged and encoded as the
             # method reads it (Ret of returning the input unchanged).
